@@ -1,0 +1,146 @@
+"""The front door: ``run`` a sweep, or ``fit`` one model Keras-style (a sweep of one).
+
+Example:
+  >>> import jaxlab as jl
+  >>> spec = jl.Sweep(data=jl.DataConfig("blobs", options={"n_samples": 200}, train_size=100),
+  ...                 train=jl.TrainConfig(epochs=3), grid={"learning_rate": [0.1, 0.01]})
+  >>> result = jl.run(spec)
+  >>> result.history[["variant", "epoch", "loss", "val_accuracy"]].shape[0]
+  6
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from jaxlab import data as data_lib
+from jaxlab import progress as progress_lib
+from jaxlab import results, sweep
+from jaxlab.config import ModelConfig, Sweep, TrainConfig
+from jaxlab.errors import ConfigError, check
+
+
+def run(
+    spec: Sweep,
+    *,
+    init_params: Any = None,
+    callbacks: Sequence[sweep.Callback] = (),
+    compilation_cache: bool = True,
+    dataset: data_lib.Dataset | None = None,
+    tensorboard: str | None = None,
+    progress: bool | None = None,
+) -> results.Result:
+    """Train every variant of ``spec`` and return the :class:`~jaxlab.results.Result`.
+
+    Args:
+      spec: the sweep.
+      init_params: initial parameters, one pytree per group with a leading variant axis (as
+        returned by ``plan(spec).initial_params()``); a single pytree for a one-group sweep.
+      callbacks: called once per epoch per group with a :class:`jaxlab.sweep.EpochReport`.
+      compilation_cache: use JAX's persistent compilation cache (see
+        :func:`jaxlab.sweep.enable_compilation_cache`).
+      dataset: in-memory data (from :func:`jaxlab.data.from_arrays`) used instead of
+        ``spec.data``.
+      tensorboard: a log directory: write one TensorBoard run per variant there, with
+        per-epoch scalars and HParams (see :mod:`jaxlab.tblog`).
+      progress: show a progress bar on stderr (see :mod:`jaxlab.progress`); ``None``: only
+        when stderr is a terminal.
+    """
+    if compilation_cache:
+        sweep.enable_compilation_cache()
+    p = plan(spec, dataset=dataset)
+    own = []  # callbacks made here, closed here (also when training fails or is interrupted)
+    if tensorboard is not None:
+        from jaxlab import tblog
+
+        own.append(tblog.TensorBoardLogger(tensorboard, p))
+    if progress or (progress is None and progress_lib.is_terminal(sys.stderr)):
+        own.append(progress_lib.ProgressBar(p, enabled=True))
+    try:
+        outputs = sweep.run_plan(p, init_params=init_params, callbacks=[*callbacks, *own])
+    finally:
+        for cb in own:
+            cb.close()
+    return results.build(p, outputs)
+
+
+def plan(spec: Sweep, *, dataset: data_lib.Dataset | None = None) -> sweep.Plan:
+    """Validate and group ``spec`` without compiling (see :func:`jaxlab.sweep.plan`)."""
+    return sweep.plan(spec, dataset=dataset)
+
+
+class Network:
+    """One MLP used the way the course uses Keras: make, compile, fit, evaluate, predict.
+
+    It is a sweep of one variant through the same engine.
+
+    Example:
+      >>> net = Network(hidden=(100, 100), activation="relu")
+      >>> net.compile(optimizer="adam", learning_rate=1e-3, loss="categorical_crossentropy",
+      ...             metrics=["accuracy"])
+      >>> history = net.fit(x, y, epochs=20, validation_split=0.3)   # doctest: +SKIP
+      >>> probs = net.predict(x)                                      # doctest: +SKIP
+    """
+
+    def __init__(self, hidden: Sequence[int] = (50,), **model: Any):
+        self.model = ModelConfig(hidden=tuple(hidden), **model)
+        self.train = TrainConfig()
+        self.result: results.Result | None = None
+
+    def compile(self, optimizer: str = "adam", loss: str = "auto",
+                metrics: Sequence[str] | str = "auto", **train: Any) -> Network:
+        """Choose the optimizer, loss, metrics and any :class:`TrainConfig` field."""
+        self.train = dataclasses.replace(self.train, optimizer=optimizer, loss=loss,
+                                         metrics=metrics if isinstance(metrics, str)
+                                         else tuple(metrics), **train)
+        return self
+
+    def fit(self, x, y, *, epochs: int = 10, batch_size: int = 32,
+            validation_split: float | None = None, validation_data: tuple | None = None,
+            early_stopping: dict | bool = False, **train: Any):
+        """Train on ``(x, y)``; returns the history DataFrame (one row per epoch).
+
+        Args:
+          x: inputs ``(n, ...)`` (flattened to ``(n, d)``); y: labels ``(n,)``, one-hot
+            ``(n, k)`` or regression targets.
+          validation_split: Keras semantics (the last fraction, before shuffling).
+          validation_data: ``(x_val, y_val)``.
+          early_stopping: ``True`` or a dict of ``monitor``, ``patience``, ``min_delta``,
+            ``mode``, ``restore_best_weights``.
+        """
+        check(not (validation_split and validation_data), "validation_split",
+              validation_split, "give validation_split or validation_data, not both")
+        xv, yv = validation_data if validation_data is not None else (None, None)
+        ds = data_lib.from_arrays(x, y, xv, yv, validation_split=validation_split)
+        es = {}
+        if early_stopping:
+            es = {"early_stopping": True, **(early_stopping if isinstance(early_stopping, dict)
+                                             else {})}
+        train_cfg = dataclasses.replace(self.train, epochs=epochs, batch_size=batch_size,
+                                        **es, **train)
+        spec = Sweep(data=data_lib.DataConfig(name="digits"), model=self.model,
+                     train=train_cfg, name="fit")
+        self.result = run(spec, dataset=ds)
+        return self.result.history.drop(columns=["variant"])
+
+    def _trained(self) -> results.TrainedModel:
+        if self.result is None:
+            raise ConfigError("Network", "unfitted", "call fit() before predict()/evaluate()")
+        return self.result.models[0]
+
+    def evaluate(self, x, y) -> dict[str, float]:
+        """Loss and metrics on ``(x, y)``, inference mode."""
+        return self._trained().evaluate(np.asarray(x).reshape(len(x), -1), y)
+
+    def predict(self, x) -> np.ndarray:
+        """Outputs (probabilities for classification), ``(n, n_outputs)``."""
+        return self._trained().predict(x)
+
+    @property
+    def params(self) -> dict:
+        return self.result.params(0) if self.result else None
