@@ -1,6 +1,8 @@
 """``jaxlab`` command line: a thin layer over the library.
 
-  jaxlab sweep FILE.toml --out DIR [--set key=value ...]
+  jaxlab sweep FILE.toml --out DIR [--set key=value ...] [--no-tensorboard] [--progress|--quiet]
+  jaxlab plot RESULTS_DIR [--kind curves|sensitivity|heatmap|compare] [--metric val_accuracy]
+              [--facet AXIS] [--color AXIS] [--x epoch|updates|examples] [--out DIR]
 
 A user mistake (bad spec, bad value, missing file) prints one line, ``error: ...``, and exits
 with status 2; no traceback.
@@ -9,6 +11,7 @@ with status 2; no traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -25,12 +28,55 @@ def _sweep(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"{spec.name}: {n} variant{'s' * (n != 1)} in {len(plan.groups)} compiled "
               f"program{'s' * (len(plan.groups) != 1)}", file=sys.stderr)
-    result = api.run(spec, compilation_cache=not args.no_cache)
+    tensorboard = None if args.no_tensorboard else os.path.join(args.out, "tensorboard")
+    # The bar: off with --quiet, on with --progress, else only on a terminal.
+    progress = False if args.quiet else (True if args.progress else None)
+    result = api.run(spec, compilation_cache=not args.no_cache, tensorboard=tensorboard,
+                     progress=progress)
     result.save(args.out)
     if not args.quiet:
         counts = result.variants.status.value_counts().to_dict()
         print(f"wrote {args.out} ({', '.join(f'{v} {k}' for k, v in counts.items())})",
               file=sys.stderr)
+        if tensorboard:
+            print(f"view with: tensorboard --logdir {tensorboard}", file=sys.stderr)
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from jaxlab import labels, plotting
+    from jaxlab.errors import ConfigError
+    from jaxlab.results import Result
+
+    kind = args.kind or ("compare" if len(args.results) > 1 else "curves")
+    if kind != "compare" and len(args.results) > 1:
+        raise ConfigError("--kind", kind, "takes one results directory; use --kind compare "
+                                          "to draw several")
+    results = [Result.load(d) for d in args.results]
+    first = results[0]
+    if kind == "curves":
+        fig = plotting.curves(first, args.metric, facet=args.facet, color=args.color, x=args.x,
+                              aggregate=args.aggregate, band=args.band, variants=args.variants,
+                              logy=args.logy)
+        parts = [args.facet and f"by-{args.facet}", args.color and f"color-{args.color}",
+                 args.aggregate and f"mean-{args.aggregate}"]
+    elif kind == "sensitivity":
+        fig = plotting.sensitivity(first, args.metric, axis=args.vs, value=args.value,
+                                   color=args.color, aggregate=args.aggregate, band=args.band)
+        parts = [args.value, args.vs and f"vs-{args.vs}"]
+    elif kind == "heatmap":
+        fig = plotting.heatmap(first, args.metric, x=args.cols, y=args.rows, value=args.value)
+        parts = [args.value, args.rows and f"rows-{args.rows}", args.cols and f"cols-{args.cols}"]
+    else:
+        fig = plotting.compare(results, args.metric, variants=args.variants, x=args.x,
+                               train=args.train, logy=args.logy)
+        parts = [args.variants and "v" + "-".join(map(str, args.variants))]
+    if kind in ("curves", "compare") and args.x != "epoch":
+        parts.append(f"x-{args.x}")
+    name = "_".join([kind, args.metric, *(labels.short(p) for p in parts if p)])
+    out = args.out or os.path.join(args.results[0], "plots")
+    path = plotting.save(fig, os.path.join(out, f"{name}.{args.format}"), dpi=args.dpi)
+    print(path)
     return 0
 
 
@@ -45,8 +91,41 @@ def build_parser() -> argparse.ArgumentParser:
                         "sweep.grid.learning_rate=[0.1,0.01]")
     p.add_argument("--no-cache", action="store_true",
                    help="do not use the persistent compilation cache")
+    p.add_argument("--no-tensorboard", action="store_true",
+                   help="do not write TensorBoard logs (default: OUT/tensorboard)")
+    p.add_argument("--progress", action="store_true",
+                   help="show the progress bar even when stderr is not a terminal")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=_sweep)
+
+    p = sub.add_parser("plot", help="draw figures from results directories")
+    p.add_argument("results", nargs="+", help="results directory (several with --kind compare)")
+    p.add_argument("--kind", choices=("curves", "sensitivity", "heatmap", "compare"),
+                   help="curves (default), final metric vs one axis, heatmap over two axes, "
+                        "or compare results/variants (default for several directories)")
+    p.add_argument("--metric", default="val_accuracy", help="history column to plot")
+    p.add_argument("--facet", help="curves: one panel per value of this axis")
+    p.add_argument("--color", help="curves, sensitivity: colour lines by this axis")
+    p.add_argument("--aggregate", help="curves, sensitivity: mean and band over this axis "
+                                       "(repeats, e.g. seed)")
+    p.add_argument("--band", choices=("std", "minmax", "none"), default="std")
+    p.add_argument("--x", choices=("epoch", "updates", "examples"), default="epoch",
+                   help="curves, compare: the x axis")
+    p.add_argument("--vs", metavar="AXIS", help="sensitivity: the axis on x "
+                                                "(default: learning rate)")
+    p.add_argument("--rows", metavar="AXIS", help="heatmap rows (default: learning rate)")
+    p.add_argument("--cols", metavar="AXIS", help="heatmap columns (default: batch size)")
+    p.add_argument("--value", choices=("final", "best"), default="final",
+                   help="sensitivity, heatmap: final or best value of the metric")
+    p.add_argument("--variants", type=int, nargs="+", metavar="I",
+                   help="only these variants (curves, compare)")
+    p.add_argument("--train", action="store_true",
+                   help="compare: also draw the training counterpart, dashed")
+    p.add_argument("--logy", action="store_true", help="log y axis")
+    p.add_argument("--out", help="output folder (default: RESULTS_DIR/plots)")
+    p.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
+    p.add_argument("--dpi", type=float, default=100)
+    p.set_defaults(func=_plot)
     return parser
 
 

@@ -60,8 +60,10 @@ class ModelConfig:
     def __post_init__(self):
         if isinstance(self.batch_norm, bool):
             object.__setattr__(self, "batch_norm", "after" if self.batch_norm else "none")
-        if self.hidden is not None and not isinstance(self.hidden, tuple):
+        if isinstance(self.hidden, (list, range, np.ndarray)):
             object.__setattr__(self, "hidden", tuple(self.hidden))
+        check(self.hidden is None or isinstance(self.hidden, tuple), "model.hidden", self.hidden,
+              "must be a list of widths, e.g. [64, 32]")
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -99,6 +101,10 @@ class TrainConfig:
         ``EarlyStopping``, decided inside the compiled loop per variant.
       dtype: ``float32`` or ``float64`` (needs ``jax_enable_x64``).
       eval_batch_size: samples per evaluation chunk (memory bound of evaluation).
+      diagnostics: record per-layer gradient norms, weight norms, dead and saturated unit
+        fractions every epoch (see :func:`jaxlab.engine.diagnose`).
+      freeze: the first ``freeze`` hidden layers keep their initial weights (transfer
+        learning with fixed features); swept in one program.
     """
 
     optimizer: str = "sgd"
@@ -136,10 +142,16 @@ class TrainConfig:
     restore_best_weights: bool = False
     dtype: str = "float32"
     eval_batch_size: int = 2048
+    diagnostics: bool = False
+    freeze: int = 0
 
     def __post_init__(self):
         if isinstance(self.metrics, list):
             object.__setattr__(self, "metrics", tuple(self.metrics))
+        elif isinstance(self.metrics, str) and self.metrics != "auto":
+            object.__setattr__(self, "metrics", (self.metrics,))  # one name, not its letters
+        check(isinstance(self.metrics, (str, tuple)), "train.metrics", self.metrics,
+              'must be a list of metric names or "auto"')
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
@@ -224,6 +236,9 @@ class Sweep:
 
     def points(self) -> list[dict[str, Any]]:
         """The override dicts of every variant (dotted keys), grid-major."""
+        axes = self.axes()
+        twice = sorted({a for a in axes if axes.count(a) > 1})
+        check(not twice, "sweep", twice, "axis declared twice (in grid, zip or random)")
         factors: list[list[dict]] = []
         for key, values in self.grid.items():
             values = _as_list(values, f"sweep.grid.{key}")
@@ -277,6 +292,7 @@ class Sweep:
         for key in d:
             if key not in known:
                 raise unknown("spec", key, known)
+            check(key == "name" or isinstance(d[key], Mapping), key, d[key], "must be a table")
         model = _section(ModelConfig, d.get("model", {}), "model")
         train = _section(TrainConfig, d.get("train", {}), "train")
         data = DataConfig.from_dict(d.get("data", {}))
@@ -284,6 +300,7 @@ class Sweep:
         for key in sweep:
             if key not in ("grid", "zip", "random"):
                 raise unknown("sweep", key, ("grid", "zip", "random"))
+            check(isinstance(sweep[key], Mapping), f"sweep.{key}", sweep[key], "must be a table")
         spec = cls(data=data, model=model, train=train, grid=sweep.get("grid", {}),
                    zip=sweep.get("zip", {}), random=sweep.get("random", {}),
                    name=d.get("name", "sweep"))
@@ -298,7 +315,9 @@ class Sweep:
                 d = tomllib.load(f)
         except FileNotFoundError:
             raise ConfigError("sweep file", str(path), "no such file") from None
-        except tomllib.TOMLDecodeError as e:
+        except OSError as e:  # a directory, no permission...
+            raise ConfigError("sweep file", str(path), f"cannot read: {e.strerror}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ConfigError("sweep file", str(path), f"invalid TOML: {e}") from None
         return cls.from_dict(apply_overrides(d, overrides))
 
@@ -404,7 +423,7 @@ def validate(model: ModelConfig, train: TrainConfig, where: str = "") -> None:
         v = getattr(train, name)
         need(v is None or (number(v) and v > 0), f"train.{name}", v, "must be > 0 (or unset)")
     for name, low in (("epochs", 1), ("batch_size", 1), ("patience", 0),
-                      ("eval_batch_size", 1)):
+                      ("eval_batch_size", 1), ("freeze", 0)):
         v = getattr(train, name)
         need(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low,
              f"train.{name}", v, f"must be an integer >= {low}")
@@ -417,6 +436,8 @@ def validate(model: ModelConfig, train: TrainConfig, where: str = "") -> None:
     need(train.mode in ("auto", "min", "max"), "train.mode", train.mode, "must be auto/min/max")
     need(train.dtype in ("float32", "float64"), "train.dtype", train.dtype,
          "must be float32 or float64")
+    need(train.freeze <= len(model.widths), "train.freeze", train.freeze,
+         f"cannot freeze more than the {len(model.widths)} hidden layers")
     need(train.optimizer == "adamw" or train.weight_decay == TrainConfig.weight_decay,
          "train.weight_decay", train.weight_decay,
          f"applies to adamw only; use train.l2 with {train.optimizer}")
@@ -442,6 +463,10 @@ def apply_overrides(d: Mapping, overrides: Sequence[str]) -> dict:
         path = key.split(".")
         if path[0] not in ("sweep", "name"):
             path = resolve_key(key).split(".")
+        data = d.get("data")
+        if (path[0] == "data" and len(path) == 2 and path[1] not in _FIELDS["data"]
+                and isinstance(data, Mapping) and isinstance(data.get("options"), Mapping)):
+            path = ["data", "options", path[1]]  # a spec written by to_toml nests the options
         node = d
         for part in path[:-1]:
             node[part] = dict(node.get(part, {}))

@@ -31,6 +31,8 @@ mix: a NaN in one cannot reach another.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from typing import Any
 
 import jax
@@ -70,7 +72,9 @@ class Program:
       early_stopping: :class:`EarlyStop` or ``None``.
       dtype: ``"float32"`` or ``"float64"``.
       eval_chunk: samples per evaluation chunk.
-      diagnostics: compute the extra per-epoch diagnostics (reserved for later use).
+      diagnostics: also record per-layer gradient and weight norms and the fractions of dead
+        and saturated units (see :func:`diagnose`).
+      freeze: some variant keeps its first ``freeze`` hidden layers fixed (transfer learning).
     """
 
     arch: models.Arch
@@ -86,12 +90,15 @@ class Program:
     early_stopping: EarlyStop | None
     dtype: str = "float32"
     eval_chunk: int = 2048
+    diagnostics: bool = False
+    freeze: bool = False
 
     @property
     def hparam_names(self) -> tuple[str, ...]:
         """Per-variant numeric settings carried in ``TrainState.hp``."""
         return (self.opt.hparams + optim.SCHEDULE_HPARAMS
-                + ("l2", "dropout", "batch_size", "epochs", "patience", "min_delta"))
+                + ("l2", "dropout", "batch_size", "epochs", "patience", "min_delta")
+                + ("freeze",) * self.freeze)
 
 
 class TrainState(struct.PyTreeNode):
@@ -100,10 +107,10 @@ class TrainState(struct.PyTreeNode):
     Shapes are for one variant; ``P`` is the parameter pytree (pure dict).
     """
 
-    params: Any  # P
+    params: Array  # (P,) flat parameters, see ravel()
     batch_stats: Any  # running batch-norm statistics (pure dict, maybe empty)
     opt_state: Any  # optax InjectHyperparamsState
-    grad_acc: Any  # P, gradient summed over the current batch's microbatches (or None)
+    grad_acc: Any  # (P,) gradient summed over the current batch's microbatches (or None)
     widths: Array  # (D,) int32 hidden widths
     depth: Array  # () int32 hidden layers
     hp: dict  # name -> () scalar, see Program.hparam_names
@@ -117,7 +124,7 @@ class TrainState(struct.PyTreeNode):
     best: Array  # () monitored best value
     best_epoch: Array  # () int32
     wait: Array  # () int32 epochs since the last improvement
-    best_params: Any  # P or None (restore_best_weights)
+    best_params: Any  # (P,) or None (restore_best_weights)
     best_batch_stats: Any
     sums: dict  # per-epoch accumulators: loss, metrics, count, grad_norm, updates
 
@@ -126,13 +133,68 @@ def _where(cond, new, old):
     return jax.tree.map(lambda a, b: jnp.where(cond, a, b), new, old)
 
 
+def _layer_names(prog: Program) -> list[str]:
+    return [str(l + 1) for l in range(prog.arch.depth)] + ["out"]
+
+
 def _zero_sums(prog: Program, dtype) -> dict:
     names = ("loss",) + prog.objective.metrics + ("count", "grad_norm", "updates")
+    if prog.diagnostics:
+        names += tuple(f"grad_norm_{n}" for n in _layer_names(prog))
     return {k: jnp.zeros((), dtype) for k in names}
+
+
+def _kernels(prog: Program, params) -> list[Array]:
+    return [params["hidden"][l]["kernel"] for l in range(prog.arch.depth)] + [
+        params["out"]["kernel"]]
+
+
+def trainable_mask(prog: Program, freeze) -> Array:
+    """``(P,)`` 1 for trainable entries, 0 for the first ``freeze`` hidden layers (and their
+    batch norm)."""
+    treedef, shapes = _layout(prog.arch, prog.dtype)
+    dtype = _float(prog)
+    paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(
+        jax.tree.unflatten(treedef, list(range(len(shapes)))))[0]]
+    parts = []
+    for path, shape in zip(paths, shapes, strict=True):
+        names = [getattr(k, "key", None) for k in path]
+        frozen = names[1] < freeze if names[0] in ("hidden", "norms") else False
+        parts.append(jnp.broadcast_to(jnp.where(frozen, 0.0, 1.0), shape).astype(dtype).ravel())
+    return jnp.concatenate(parts)
 
 
 def _float(prog: Program):
     return jnp.float64 if prog.dtype == "float64" else jnp.float32
+
+
+@functools.lru_cache(maxsize=None)
+def _layout(arch: models.Arch, dtype: str):
+    """``(treedef, shapes)`` of one variant's parameter pytree (pure-dict layout)."""
+    _, abs_params, _ = models.abstract(arch, jnp.float64 if dtype == "float64" else jnp.float32)
+    leaves, treedef = jax.tree.flatten(models.nnx.to_pure_dict(abs_params))
+    return treedef, tuple(leaf.shape for leaf in leaves)
+
+
+def ravel(prog: Program, params) -> Array:
+    """One variant's parameter pytree as one flat vector ``(P,)``.
+
+    The engine carries parameters, optimizer moments and gradient sums flat: every update,
+    select and clip is then one array operation instead of one per layer, which is what an
+    epoch of many tiny microsteps spends its time on.
+    """
+    return jnp.concatenate([jnp.ravel(leaf) for leaf in jax.tree.leaves(params)])
+
+
+def unravel(prog: Program, flat: Array):
+    """Inverse of :func:`ravel`: ``(P,)`` -> the pure-dict parameter pytree."""
+    treedef, shapes = _layout(prog.arch, prog.dtype)
+    leaves, start = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        leaves.append(flat[start: start + size].reshape(shape))
+        start += size
+    return jax.tree.unflatten(treedef, leaves)
 
 
 def _forward(prog: Program, params, batch_stats, mask, x, **kw):
@@ -152,8 +214,9 @@ def l2_penalty(params) -> Array:
 
 def init_state(prog: Program, params, hp: dict, widths, depth, shuffle_key,
                dropout_key) -> TrainState:
-    """The initial state of one variant (vmap it for a group)."""
+    """The initial state of one variant (vmap it for a group); ``params`` is a pure dict."""
     dtype = _float(prog)
+    params = ravel(prog, params)
     stats = models.init_batch_stats(prog.arch, dtype)
     tx = optim.make_optimizer(prog.opt, hp)
     es = prog.early_stopping
@@ -233,7 +296,8 @@ def microstep(prog: Program, st: TrainState, s, perm, x_all, y_all, epoch) -> Tr
     keep = (_dropout_keep(prog, st.dropout_key, epoch, idx, st.hp["dropout"], dtype)
             if prog.dropout else None)
 
-    def loss_fn(params):
+    def loss_fn(flat):
+        params = unravel(prog, flat)
         logits, stats = _forward(prog, params, st.batch_stats, mask, x, train=True,
                                  sample_mask=smask, keep=keep)
         per = jnp.where(smask, prog.objective.per_sample_loss(logits, y), 0.0)
@@ -243,6 +307,9 @@ def microstep(prog: Program, st: TrainState, s, perm, x_all, y_all, epoch) -> Tr
 
     (_, (per, logits, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(st.params)
     stats = models.nnx.to_pure_dict(stats)
+    if prog.freeze:
+        trainable = trainable_mask(prog, st.hp["freeze"])
+        grads = grads * trainable
     if prog.accumulate:
         grads = jax.tree.map(jnp.add, st.grad_acc, grads)
 
@@ -251,12 +318,17 @@ def microstep(prog: Program, st: TrainState, s, perm, x_all, y_all, epoch) -> Tr
         hyperparams={**st.opt_state.hyperparams, "learning_rate": lr})
     tx = optim.make_optimizer(prog.opt, st.hp)
     updates, new_opt = tx.update(grads, opt_state, st.params)
+    # The injected hyperparameters are inputs, not state: keep them out of the select below.
+    new_opt = new_opt._replace(hyperparams=st.opt_state.hyperparams)
+    if prog.freeze:  # also stops weight decay and momentum from moving frozen weights
+        updates = updates * trainable
     new_params = optax.apply_updates(st.params, updates)
 
-    finite_loss = jnp.all(jnp.isfinite(per))
-    finite_params = jnp.all(jnp.array([jnp.all(jnp.isfinite(p))
-                                       for p in jax.tree.leaves(new_params)]))
-    ok = finite_loss & jnp.where(is_last, finite_params, True)
+    # One reduction each: a sum is finite iff its terms are (an overflowing update norm
+    # means the variant is diverging anyway).
+    finite_loss = jnp.isfinite(jnp.sum(per))
+    finite_update = jnp.isfinite(optax.tree.norm(updates))
+    ok = finite_loss & jnp.where(is_last, finite_update, True)
     update = run & is_last & ok
     diverge = run & ~ok
 
@@ -269,6 +341,10 @@ def microstep(prog: Program, st: TrainState, s, perm, x_all, y_all, epoch) -> Tr
     sums["count"] = st.sums["count"] + jnp.where(run, n_valid, 0.0)
     sums["grad_norm"] = st.sums["grad_norm"] + jnp.where(update, optax.tree.norm(grads), 0.0)
     sums["updates"] = st.sums["updates"] + update.astype(dtype)
+    if prog.diagnostics:
+        for name, k in zip(_layer_names(prog), _kernels(prog, unravel(prog, grads)), strict=True):
+            key = f"grad_norm_{name}"
+            sums[key] = st.sums[key] + jnp.where(update, jnp.sqrt(jnp.sum(k**2)), 0.0)
 
     grad_acc = st.grad_acc
     if prog.accumulate:
@@ -306,10 +382,11 @@ def evaluate(prog: Program, st: TrainState, x, y, n: int) -> dict:
     ys = y.reshape((-1, chunk) + y.shape[1:])
     valid = (jnp.arange(xs.shape[0] * chunk) < n).reshape(-1, chunk)
     mask = models.unit_mask(prog.arch, st.widths, st.depth, dtype)
+    params = unravel(prog, st.params)
 
     def body(acc, batch):
         xb, yb, vb = batch
-        logits, _ = _forward(prog, st.params, st.batch_stats, mask, xb, train=False)
+        logits, _ = _forward(prog, params, st.batch_stats, mask, xb, train=False)
         vals = {"loss": prog.objective.per_sample_loss(logits, yb),
                 **prog.objective.per_sample_metrics(logits, yb)}
         return {k: acc[k] + jnp.sum(jnp.where(vb, v, 0.0)) for k, v in vals.items()}, None
@@ -319,7 +396,55 @@ def evaluate(prog: Program, st: TrainState, x, y, n: int) -> dict:
     return {k: v / n for k, v in sums.items()}
 
 
-def end_epoch(prog: Program, st: TrainState, val: dict, epoch) -> tuple[TrainState, dict]:
+SATURATION = 0.05  # a unit is saturated where its activation's slope is < 5% of the maximum
+
+
+def diagnose(prog: Program, st: TrainState, x) -> dict:
+    """Per-layer health of one variant on a probe batch ``x`` ``(b, n_in)``, inference mode.
+
+    Returns:
+      ``weight_norm_{l}`` (Frobenius norm of each kernel, ``out`` included); ``dead_{l}``:
+      fraction of the layer's units whose activation is 0 on every probe sample (dead ReLUs);
+      ``saturated_{l}``: fraction of unit activations where a sigmoid/tanh slope is below 5%
+      of its maximum (0 for other activations); ``dead_fraction`` and
+      ``saturated_fraction`` over all hidden units. NaN for layers the variant lacks.
+    """
+    dtype = _float(prog)
+    params = unravel(prog, st.params)
+    mask = models.unit_mask(prog.arch, st.widths, st.depth, dtype)
+    trace: list = []
+    graphdef, abs_params, abs_stats = models.abstract(prog.arch, dtype)
+    model = models.nnx.merge(graphdef, models.to_state(abs_params, params),
+                             models.to_state(abs_stats, st.batch_stats))
+    model(x, mask, train=False, trace=trace)
+    out = {}
+    for name, k in zip(_layer_names(prog), _kernels(prog, params), strict=True):
+        out[f"weight_norm_{name}"] = jnp.sqrt(jnp.sum(k**2))
+    act = prog.arch.activation
+    dead_n = sat_n = units = 0.0
+    for l, a in enumerate(trace):
+        real = mask[l] > 0
+        n_units = jnp.sum(real)
+        dead = jnp.sum(real & jnp.all(a == 0, axis=0))
+        if act == "sigmoid":
+            slope = a * (1 - a) / 0.25
+        elif act == "tanh":
+            slope = 1 - a**2
+        else:
+            slope = jnp.ones_like(a)
+        sat = jnp.sum(jnp.where(real, jnp.mean(slope < SATURATION, axis=0), 0.0))
+        exists = n_units > 0
+        out[f"weight_norm_{l + 1}"] = jnp.where(exists, out[f"weight_norm_{l + 1}"], jnp.nan)
+        out[f"dead_{l + 1}"] = jnp.where(exists, dead / jnp.maximum(n_units, 1), jnp.nan)
+        out[f"saturated_{l + 1}"] = jnp.where(exists, sat / jnp.maximum(n_units, 1), jnp.nan)
+        dead_n, sat_n, units = dead_n + dead, sat_n + sat, units + n_units
+    out["dead_fraction"] = dead_n / units
+    out["saturated_fraction"] = sat_n / units
+    return out
+
+
+def end_epoch(prog: Program, st: TrainState, val: dict, epoch, probe=None
+              ) -> tuple[TrainState, dict]:
     """Epoch bookkeeping of one variant: means, early stopping, the epoch's record."""
     dtype = _float(prog)
     trained = st.sums["count"] > 0
@@ -330,11 +455,19 @@ def end_epoch(prog: Program, st: TrainState, val: dict, epoch) -> tuple[TrainSta
     for name, v in val.items():
         record[f"val_{name}"] = v
     record["grad_norm"] = st.sums["grad_norm"] / jnp.maximum(st.sums["updates"], 1.0)
+    if prog.diagnostics:
+        active_layer = jnp.arange(prog.arch.depth + 1) < st.depth
+        active_layer = active_layer.at[-1].set(True)
+        for i, name in enumerate(_layer_names(prog)):
+            g = st.sums[f"grad_norm_{name}"] / jnp.maximum(st.sums["updates"], 1.0)
+            record[f"grad_norm_{name}"] = jnp.where(active_layer[i], g, jnp.nan)
     record["lr"] = optim.learning_rate(prog.opt.schedule, st.hp["learning_rate"],
                                        jnp.maximum(st.step - 1, 0), st.hp)
     record["updates"] = st.step
     record["examples"] = st.seen
     record["trained"] = trained
+    if prog.diagnostics:
+        record.update(diagnose(prog, st, probe))
 
     active = st.active & (epoch + 1 < st.hp["epochs"].astype(jnp.int32))
     stop_epoch = st.stop_epoch
@@ -362,6 +495,9 @@ def end_epoch(prog: Program, st: TrainState, val: dict, epoch) -> tuple[TrainSta
                     wait=wait, best_params=best_params, best_batch_stats=best_stats,
                     sums=_zero_sums(prog, dtype))
     return st, record
+
+
+PROBE = 1024  # training samples the diagnostics look at
 
 
 def train_epoch(prog: Program, state: TrainState, data: dict, epoch) -> tuple[TrainState, dict]:
@@ -395,7 +531,8 @@ def train_epoch(prog: Program, state: TrainState, data: dict, epoch) -> tuple[Tr
             prog, state, data["x_val"], data["y_val"], prog.n_val)
     else:
         val = {}
-    return jax.vmap(end_epoch, in_axes=(None, 0, 0, None))(prog, state, val, epoch)
+    probe = data["x_train"][: min(prog.n_train, PROBE)] if prog.diagnostics else None
+    return jax.vmap(end_epoch, in_axes=(None, 0, 0, None, None))(prog, state, val, epoch, probe)
 
 
 def finish(prog: Program, state: TrainState) -> TrainState:

@@ -26,6 +26,7 @@ depend on what else is in its sweep.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -146,6 +147,7 @@ class MLP(nnx.Module):
         return self.out(h)
 
 
+@functools.lru_cache(maxsize=None)
 def abstract(arch: Arch, dtype=jnp.float32):
     """``(graphdef, params, batch_stats)`` of the padded network, with shape-only leaves."""
     model = nnx.eval_shape(lambda: MLP(arch, param_dtype=dtype, rngs=nnx.Rngs(0)))

@@ -34,6 +34,9 @@ from jaxlab.errors import ConfigError
 from jaxlab.losses import Objective
 
 STATUS = ("ok", "stopped", "diverged")
+# mkstemp creates 0600 files; results get the mode a plain open() would give them.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 # -- atomic files -------------------------------------------------------------------------------
@@ -44,6 +47,7 @@ def atomic_open(path: str, mode: str = "w") -> Iterator[io.IOBase]:
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
@@ -93,9 +97,17 @@ class TrainedModel:
         return np.asarray(self.objective.predict(self.logits(x)))
 
     def evaluate(self, x, y) -> dict[str, float]:
-        """Mean loss and metrics on ``(x, y)``; ``y`` as the data set gives it (labels)."""
+        """Mean loss and metrics on ``(x, y)``; ``y``: labels ``(n,)`` or one-hot ``(n, k)``,
+        or regression targets ``(n,)`` or ``(n, k)``."""
         z = self.logits(x)
-        t = self.objective.encode(np.asarray(y), "y")
+        y = np.asarray(y)
+        if self.objective.task == "regression":
+            y = y.reshape(len(y), -1)  # (n,) against (n, 1) outputs would broadcast to (n, n)
+        elif y.ndim == 2 and y.shape[1] > 1:
+            y = y.argmax(1)  # one-hot, as fit() accepts it
+        elif y.ndim == 2:
+            y = y[:, 0]
+        t = self.objective.encode(y, "y")
         out = {"loss": float(np.mean(self.objective.per_sample_loss(z, t)))}
         for name, v in self.objective.per_sample_metrics(z, t).items():
             out[name] = float(np.mean(v))
@@ -252,6 +264,8 @@ def build(plan, outputs: list[dict]) -> Result:
         state = out["state"]
         records = out["records"]
         metric_names = [k for k in records[0] if k not in ("trained", "stopped", "diverged")]
+        all_params = jax.device_get(jax.vmap(lambda f, p=prog: engine.unravel(p, f))(
+            state.params))
         for j, v in enumerate(g.variants):
             values = {a: _cell(v.values.get(a)) for a in axes}
             status, stop_epoch, last = "ok", -1, None
@@ -269,7 +283,7 @@ def build(plan, outputs: list[dict]) -> Result:
             s = {"variant": v.index, **values, "group": plan.groups.index(g), "status": status,
                  "stop_epoch": stop_epoch, "epochs_run": last["epoch"] if last else 0}
             for k in metric_names:
-                if k in ("lr", "updates", "examples", "grad_norm"):
+                if k in ("lr", "updates", "examples") or k.startswith(_DIAGNOSTICS):
                     continue
                 series = [r[k][j] for r in records if r["trained"][j]]
                 s[f"final_{k}"] = _scalar(series[-1]) if series else np.nan
@@ -284,7 +298,7 @@ def build(plan, outputs: list[dict]) -> Result:
                     s[f"best_{k}"] = np.nan
             s.setdefault("best_epoch", np.nan)
             summary[v.index] = s
-            params = _take(state.params, j)
+            params = _take(all_params, j)
             stats = _take(state.batch_stats, j) if state.batch_stats else {}
             width = max(v.model.widths)
             arch = dataclasses.replace(prog.arch, width=width, depth=len(v.model.widths))
@@ -295,10 +309,26 @@ def build(plan, outputs: list[dict]) -> Result:
                 widths=tuple(v.model.widths), depth=len(v.model.widths))
     history = pd.DataFrame(rows)
     if not history.empty:
+        history = history[_column_order(list(history.columns), axes)]
         history = history.sort_values(["variant", "epoch"], kind="stable").reset_index(drop=True)
     variants = pd.DataFrame(summary)
     variants.index = variants["variant"].to_numpy()
     return Result(plan.spec, history, variants, trained, [o["timing"] for o in outputs])
+
+
+_DIAGNOSTICS = ("grad_norm", "weight_norm", "dead", "saturated")
+
+
+def _column_order(columns: list[str], axes: list[str]) -> list[str]:
+    """variant, epoch, axes, loss and metrics, validation, then progress and diagnostics."""
+    first = ["variant", "epoch", *axes]
+    rest = [c for c in columns if c not in first]
+    train = [c for c in rest if c == "loss" or not (c.startswith(("val_", *_DIAGNOSTICS))
+                                                    or c in ("lr", "updates", "examples"))]
+    val = [c for c in rest if c.startswith("val_")]
+    steps = [c for c in ("lr", "updates", "examples") if c in rest]
+    diag = [c for c in rest if c not in train + val + steps]
+    return first + train + val + steps + diag
 
 
 def _monitor(v, names) -> str:

@@ -81,7 +81,7 @@ def _structure(v: Variant, objective) -> tuple:
     t, m = v.train, v.model
     es = (t.monitor, t.mode, t.restore_best_weights) if t.early_stopping else None
     return (v.data, m.activation, m.batch_norm, objective, t.optimizer, t.schedule, t.shuffle,
-            es, t.dtype, t.microbatch, t.eval_batch_size)
+            es, t.dtype, t.microbatch, t.eval_batch_size, t.diagnostics)
 
 
 def _n_micro(n: int, b: int, m: int) -> int:
@@ -166,6 +166,8 @@ def plan(spec: Sweep, *, dataset: data_lib.Dataset | None = None) -> Plan:
             dropout=any(v.model.dropout > 0 for v in vs),
             shuffle=t.shuffle, early_stopping=es, dtype=t.dtype,
             eval_chunk=min(t.eval_batch_size, max(ds.n_val, 1)),
+            diagnostics=t.diagnostics,
+            freeze=any(v.train.freeze > 0 for v in vs),
         )
         groups.append(Group(prog, vs, ds))
     return Plan(spec, variants, groups)
@@ -178,23 +180,31 @@ def variant_hparams(prog: engine.Program, v: Variant) -> dict[str, float]:
     values = {k: getattr(t, k) for k in ("learning_rate", "momentum", "b1", "b2", "eps",
                                          "weight_decay", "rho", "initial_accumulator",
                                          "decay_rate", "decay_steps", "warmup_steps", "alpha",
-                                         "l2", "batch_size", "epochs", "patience", "min_delta")}
+                                         "l2", "batch_size", "epochs", "patience", "min_delta",
+                                         "freeze")}
     values["clip_norm"] = math.inf if t.clip_norm is None else t.clip_norm
     values["clip_value"] = math.inf if t.clip_value is None else t.clip_value
     values["dropout"] = v.model.dropout
     return {k: float(values[k]) for k in prog.hparam_names}
 
 
-def variant_keys(v: Variant) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(init, dropout, shuffle)`` keys: ``fold_in(PRNGKey(seed), 0 | 1 | 2)``."""
-    t = v.train
+@functools.partial(jax.jit, static_argnums=1)
+def _keys(seeds, i):
+    return jax.vmap(lambda s: jax.random.fold_in(jax.random.PRNGKey(s), i))(seeds)
 
-    def key(seed, i):
-        return np.asarray(jax.random.fold_in(jax.random.PRNGKey(seed), i))
 
-    return (key(t.seed if t.init_seed is None else t.init_seed, 0),
-            key(t.seed if t.dropout_seed is None else t.dropout_seed, 1),
-            key(t.seed if t.shuffle_seed is None else t.shuffle_seed, 2))
+def variant_keys(variants: Sequence[Variant]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(init, dropout, shuffle)`` raw keys ``(V, 2)``: ``fold_in(PRNGKey(seed), 0 | 1 | 2)``.
+
+    ``seed`` is ``train.seed`` unless ``init_seed``, ``dropout_seed`` or ``shuffle_seed`` is set.
+    """
+
+    def seeds(name):
+        return np.array([v.train.seed if getattr(v.train, name) is None
+                         else getattr(v.train, name) for v in variants], np.uint32)
+
+    return tuple(np.asarray(_keys(seeds(name), i))
+                 for i, name in enumerate(("init_seed", "dropout_seed", "shuffle_seed")))
 
 
 def _widths(prog: engine.Program, v: Variant) -> np.ndarray:
@@ -225,7 +235,7 @@ _init_group_jit = jax.jit(_init_group, static_argnums=(0, 1, 2))
 def _init_params(g: Group):
     prog = g.program
     dtype = jnp.float64 if prog.dtype == "float64" else jnp.float32
-    keys = np.stack([variant_keys(v)[0] for v in g.variants])
+    keys = variant_keys(g.variants)[0]
     widths = np.stack([_widths(prog, v) for v in g.variants])
     depth = np.array([len(v.model.widths) for v in g.variants], np.int32)
     scale = np.array([v.model.scale for v in g.variants])
@@ -334,9 +344,7 @@ def run_plan(p: Plan, *, init_params: Sequence | Any | None = None,
         hp = _stack([variant_hparams(prog, v) for v in g.variants])
         widths = np.stack([_widths(prog, v) for v in g.variants])
         depth = np.array([len(v.model.widths) for v in g.variants], np.int32)
-        keys = [variant_keys(v) for v in g.variants]
-        dkeys = np.stack([k[1] for k in keys])
-        skeys = np.stack([k[2] for k in keys])
+        _, dkeys, skeys = variant_keys(g.variants)
         data = group_data(g)
         t0 = time.perf_counter()
         if init_params is None:
@@ -371,7 +379,7 @@ def run_plan(p: Plan, *, init_params: Sequence | Any | None = None,
 
 
 def _init_params_shape(g: Group):
-    return jax.eval_shape(lambda: _init_params(g))
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), _init_params(g))
 
 
 def _check_params(prog, params, expected):

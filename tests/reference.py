@@ -19,7 +19,8 @@ ACT = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh}
 class RefMLP(nnx.Module):
     def __init__(self, sizes, activation, batch_norm=None, rngs=None):
         rngs = rngs or nnx.Rngs(0)
-        self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:], strict=True)])
+        self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs)
+                               for a, b in zip(sizes[:-1], sizes[1:], strict=True)])
         self.bns = nnx.List([nnx.BatchNorm(b, momentum=0.99, epsilon=1e-3, rngs=rngs)
                              for b in sizes[1:-1]] if batch_norm else [])
         self.activation, self.batch_norm = activation, batch_norm

@@ -1,0 +1,217 @@
+"""Tests for jaxlab.results: the tidy history, the summary, parameters, save/load, atomic files."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+
+import jaxlab as jl
+from jaxlab.errors import ConfigError
+from jaxlab.results import Result, atomic_open, atomic_write_text
+
+EPOCHS = 3
+FILES = {"history.csv", "variants.csv", "spec.toml", "params.npz", "result.json"}
+
+
+def blobs() -> jl.DataConfig:
+    return jl.DataConfig("blobs", options={"n_samples": 150, "n_features": 2, "centers": 3},
+                         train_size=100)
+
+
+@pytest.fixture(scope="module")
+def result() -> Result:
+    """Learning rate x width, 2 x 2, one compiled program."""
+    spec = jl.Sweep(data=blobs(), model=jl.ModelConfig(kernel_init="he_uniform"),
+                    train=jl.TrainConfig(epochs=EPOCHS, batch_size=16),
+                    grid={"learning_rate": [0.1, 0.02], "width": [3, 7]})
+    return jl.run(spec, compilation_cache=False)
+
+
+@pytest.fixture(scope="module")
+def mixed() -> Result:
+    """Depths and widths in one program; the middle variant diverges in its first epoch."""
+    spec = jl.Sweep(data=blobs(), train=jl.TrainConfig(epochs=EPOCHS, batch_size=16),
+                    zip={"learning_rate": [0.05, 1e30, 0.01], "hidden": [[4, 5], [3], [6]]})
+    return jl.run(spec, compilation_cache=False)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return jl.load(blobs())
+
+
+# ----------------------------------------------------------------------------- history
+
+
+def test_history_has_one_row_per_variant_and_epoch(result):
+    h = result.history
+    assert len(h) == 4 * EPOCHS
+    assert sorted(zip(h.variant, h.epoch, strict=True)) == [
+        (v, e) for v in range(4) for e in range(1, EPOCHS + 1)]
+    for col in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert np.isfinite(h[col]).all(), col
+
+
+def test_history_columns_hold_each_variants_hyperparameters(result):
+    h = result.history
+    assert {"train.learning_rate", "model.width"} <= set(h.columns)
+    want = {0: (0.1, 3), 1: (0.1, 7), 2: (0.02, 3), 3: (0.02, 7)}
+    for v, (lr, width) in want.items():
+        rows = h[h.variant == v]
+        assert (rows["train.learning_rate"] == lr).all()
+        assert (rows["model.width"] == width).all()
+    # distinct settings really trained differently
+    final = h[h.epoch == EPOCHS].set_index("variant")
+    assert final.loss.nunique() == 4
+
+
+def test_variants_summary(result):
+    s = result.variants
+    assert list(s.variant) == [0, 1, 2, 3]
+    assert list(s["train.learning_rate"]) == [0.1, 0.1, 0.02, 0.02]
+    assert list(s["model.width"]) == [3, 7, 3, 7]
+    assert list(s.status) == ["ok"] * 4
+    for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert {f"final_{name}", f"best_{name}"} <= set(s.columns)
+    h = result.history
+    for v in range(4):
+        rows = h[h.variant == v].sort_values("epoch")
+        row = s.loc[v]
+        assert row.final_val_loss == rows.val_loss.iloc[-1]
+        assert row.best_val_loss == rows.val_loss.min()
+        assert row.best_accuracy == rows.accuracy.max()  # accuracy: higher is better
+        assert row.best_epoch == rows.epoch.iloc[rows.val_loss.argmin()]
+        assert row.epochs_run == EPOCHS and row.stop_epoch == -1
+
+
+def test_final_weights_reproduce_the_final_validation_loss(result, data):
+    for v in range(4):
+        got = result.evaluate(data.x_val, data.y_val, variant=v)
+        row = result.variants.loc[v]
+        np.testing.assert_allclose(got["loss"], row.final_val_loss, rtol=1e-5)
+        np.testing.assert_allclose(got["accuracy"], row.final_val_accuracy, rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- parameters
+
+
+def test_params_have_each_variants_own_widths(result, data):
+    n_in, n_out = data.n_features, data.n_classes
+    for v, width in enumerate([3, 7, 3, 7]):
+        p = result.params(v)
+        assert list(p["hidden"]) == [0]
+        assert p["hidden"][0]["kernel"].shape == (n_in, width)
+        assert p["hidden"][0]["bias"].shape == (width,)
+        assert p["out"]["kernel"].shape == (width, n_out)
+        assert p["out"]["bias"].shape == (n_out,)
+
+
+def test_params_have_each_variants_own_depth(mixed, data):
+    n_in, n_out = data.n_features, data.n_classes
+    p = mixed.params(0)  # hidden (4, 5)
+    assert [p["hidden"][l]["kernel"].shape for l in p["hidden"]] == [(n_in, 4), (4, 5)]
+    assert p["out"]["kernel"].shape == (5, n_out)
+    p = mixed.params(2)  # hidden (6,)
+    assert [p["hidden"][l]["kernel"].shape for l in p["hidden"]] == [(n_in, 6)]
+    assert p["out"]["kernel"].shape == (6, n_out)
+    # the sliced network is the network: its outputs are the full model's outputs
+    x = data.x_val
+    h = x
+    for l in p["hidden"]:
+        h = np.maximum(h @ p["hidden"][l]["kernel"] + p["hidden"][l]["bias"], 0)
+    logits = h @ p["out"]["kernel"] + p["out"]["bias"]
+    np.testing.assert_allclose(mixed.predict(x, variant=2), jax.nn.softmax(logits),
+                               rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- divergence
+
+
+def test_diverged_variant_is_marked_and_skipped_by_best(mixed):
+    s = mixed.variants
+    assert list(s.status) == ["ok", "diverged", "ok"]
+    assert s.loc[1, "stop_epoch"] == 1 and s.loc[1, "epochs_run"] == 1
+    assert (mixed.history.variant == 1).sum() == 1
+    ok = s.drop(index=1)
+    assert mixed.best() == ok.final_val_loss.idxmin()
+    assert mixed.best("val_accuracy") == ok.final_val_accuracy.idxmax()
+    assert mixed.best("loss", mode="max") == ok.final_loss.idxmax()
+    # Even when the diverged variant has the best finite number, it is never chosen.
+    rigged = Result(mixed.spec, mixed.history, s.copy(), mixed.models)
+    rigged.variants.loc[1, ["final_val_loss", "final_val_accuracy"]] = [0.0, 1.0]
+    assert rigged.best() != 1 and rigged.best("val_accuracy") != 1
+    with pytest.raises(ConfigError, match="metric.*f1"):
+        mixed.best("f1")
+
+
+# ----------------------------------------------------------------------------- save / load
+
+
+def test_save_load_round_trip(result, data, tmp_path):
+    out = tmp_path / "results"
+    assert result.save(str(out)) == str(out)
+    assert set(os.listdir(out)) == FILES  # and no temporary files left behind
+    loaded = Result.load(str(out))
+    pd.testing.assert_frame_equal(loaded.history, result.history)
+    pd.testing.assert_frame_equal(loaded.variants, result.variants)
+    assert [v.values for v in loaded.spec.variants()] == [v.values for v in
+                                                          result.spec.variants()]
+    assert len(loaded) == 4
+    for v in range(4):
+        np.testing.assert_array_equal(loaded.predict(data.x_val, variant=v),
+                                      result.predict(data.x_val, variant=v))
+        jax.tree.map(np.testing.assert_array_equal, loaded.params(v), result.params(v))
+        assert loaded.evaluate(data.x_val, data.y_val, variant=v) == result.evaluate(
+            data.x_val, data.y_val, variant=v)
+    # Saving again over the same directory replaces the files, still without leftovers.
+    result.save(str(out))
+    assert set(os.listdir(out)) == FILES
+
+
+def test_saved_files_get_ordinary_permissions(result, tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    result.save(str(tmp_path))
+    for name in FILES:
+        assert os.stat(tmp_path / name).st_mode & 0o777 == 0o666 & ~umask, name
+
+
+def test_load_refuses_a_directory_without_a_manifest(tmp_path):
+    with pytest.raises(ConfigError, match="results.*result.json"):
+        Result.load(str(tmp_path))
+
+
+def test_atomic_open_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    target = tmp_path / "history.csv"
+    atomic_write_text(str(target), "old content\n")
+    with pytest.raises(RuntimeError, match="mid-way"):
+        with atomic_open(str(target)) as f:
+            f.write("new content, half written")
+            f.flush()
+            raise RuntimeError("mid-way")
+    assert target.read_text() == "old content\n"
+    assert os.listdir(tmp_path) == ["history.csv"]  # no .tmp left
+    with atomic_open(str(target), "wb") as f:
+        f.write(b"new\n")
+    assert target.read_bytes() == b"new\n"
+    assert os.listdir(tmp_path) == ["history.csv"]
+
+
+def test_atomic_open_creates_nothing_when_the_first_write_fails(tmp_path):
+    target = tmp_path / "sub" / "variants.csv"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_open(str(target)) as f:
+            f.write("x")
+            raise KeyboardInterrupt
+    assert not target.exists() and os.listdir(tmp_path / "sub") == []
+
+
+def test_curve_is_the_history_column(result):
+    c = result.curve("val_loss", 2)
+    assert c.shape == (EPOCHS,)
+    assert math.isclose(c[-1], result.variants.loc[2, "final_val_loss"])
