@@ -168,7 +168,7 @@ def _float(prog: Program):
     return jnp.float64 if prog.dtype == "float64" else jnp.float32
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _layout(arch: models.Arch, dtype: str):
     """``(treedef, shapes)`` of one variant's parameter pytree (pure-dict layout)."""
     _, abs_params, _ = models.abstract(arch, jnp.float64 if dtype == "float64" else jnp.float32)

@@ -147,7 +147,7 @@ class MLP(nnx.Module):
         return self.out(h)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def abstract(arch: Arch, dtype=jnp.float32):
     """``(graphdef, params, batch_stats)`` of the padded network, with shape-only leaves."""
     model = nnx.eval_shape(lambda: MLP(arch, param_dtype=dtype, rngs=nnx.Rngs(0)))
