@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from typing import Any
 
 import jax
@@ -107,10 +106,10 @@ class TrainState(struct.PyTreeNode):
     Shapes are for one variant; ``P`` is the parameter pytree (pure dict).
     """
 
-    params: Array  # (P,) flat parameters, see ravel()
+    params: Any  # P: pure-dict parameter pytree, padded (see jaxlab.models)
     batch_stats: Any  # running batch-norm statistics (pure dict, maybe empty)
     opt_state: Any  # optax InjectHyperparamsState
-    grad_acc: Any  # (P,) gradient summed over the current batch's microbatches (or None)
+    grad_acc: Any  # P, gradient summed over the current batch's microbatches (or None)
     widths: Array  # (D,) int32 hidden widths
     depth: Array  # () int32 hidden layers
     hp: dict  # name -> () scalar, see Program.hparam_names
@@ -124,7 +123,7 @@ class TrainState(struct.PyTreeNode):
     best: Array  # () monitored best value
     best_epoch: Array  # () int32
     wait: Array  # () int32 epochs since the last improvement
-    best_params: Any  # (P,) or None (restore_best_weights)
+    best_params: Any  # P or None (restore_best_weights)
     best_batch_stats: Any
     sums: dict  # per-epoch accumulators: loss, metrics, count, grad_norm, updates
 
@@ -150,8 +149,8 @@ def _kernels(prog: Program, params) -> list[Array]:
 
 
 def trainable_mask(prog: Program, freeze) -> Array:
-    """``(P,)`` 1 for trainable entries, 0 for the first ``freeze`` hidden layers (and their
-    batch norm)."""
+    """Pytree like the parameters: 1 where trainable, 0 in the first ``freeze`` hidden layers
+    (and their batch norm)."""
     treedef, shapes = _layout(prog.arch, prog.dtype)
     dtype = _float(prog)
     paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(
@@ -160,8 +159,8 @@ def trainable_mask(prog: Program, freeze) -> Array:
     for path, shape in zip(paths, shapes, strict=True):
         names = [getattr(k, "key", None) for k in path]
         frozen = names[1] < freeze if names[0] in ("hidden", "norms") else False
-        parts.append(jnp.broadcast_to(jnp.where(frozen, 0.0, 1.0), shape).astype(dtype).ravel())
-    return jnp.concatenate(parts)
+        parts.append(jnp.broadcast_to(jnp.where(frozen, 0.0, 1.0), shape).astype(dtype))
+    return jax.tree.unflatten(treedef, parts)
 
 
 def _float(prog: Program):
@@ -174,27 +173,6 @@ def _layout(arch: models.Arch, dtype: str):
     _, abs_params, _ = models.abstract(arch, jnp.float64 if dtype == "float64" else jnp.float32)
     leaves, treedef = jax.tree.flatten(models.nnx.to_pure_dict(abs_params))
     return treedef, tuple(leaf.shape for leaf in leaves)
-
-
-def ravel(prog: Program, params) -> Array:
-    """One variant's parameter pytree as one flat vector ``(P,)``.
-
-    The engine carries parameters, optimizer moments and gradient sums flat: every update,
-    select and clip is then one array operation instead of one per layer, which is what an
-    epoch of many tiny microsteps spends its time on.
-    """
-    return jnp.concatenate([jnp.ravel(leaf) for leaf in jax.tree.leaves(params)])
-
-
-def unravel(prog: Program, flat: Array):
-    """Inverse of :func:`ravel`: ``(P,)`` -> the pure-dict parameter pytree."""
-    treedef, shapes = _layout(prog.arch, prog.dtype)
-    leaves, start = [], 0
-    for shape in shapes:
-        size = math.prod(shape)
-        leaves.append(flat[start: start + size].reshape(shape))
-        start += size
-    return jax.tree.unflatten(treedef, leaves)
 
 
 def _forward(prog: Program, params, batch_stats, mask, x, **kw):
@@ -216,7 +194,6 @@ def init_state(prog: Program, params, hp: dict, widths, depth, shuffle_key,
                dropout_key) -> TrainState:
     """The initial state of one variant (vmap it for a group); ``params`` is a pure dict."""
     dtype = _float(prog)
-    params = ravel(prog, params)
     stats = models.init_batch_stats(prog.arch, dtype)
     tx = optim.make_optimizer(prog.opt, hp)
     es = prog.early_stopping
@@ -296,8 +273,7 @@ def microstep(prog: Program, st: TrainState, s, perm, x_all, y_all, epoch) -> Tr
     keep = (_dropout_keep(prog, st.dropout_key, epoch, idx, st.hp["dropout"], dtype)
             if prog.dropout else None)
 
-    def loss_fn(flat):
-        params = unravel(prog, flat)
+    def loss_fn(params):
         logits, stats = _forward(prog, params, st.batch_stats, mask, x, train=True,
                                  sample_mask=smask, keep=keep)
         per = jnp.where(smask, prog.objective.per_sample_loss(logits, y), 0.0)
@@ -309,7 +285,7 @@ def microstep(prog: Program, st: TrainState, s, perm, x_all, y_all, epoch) -> Tr
     stats = models.nnx.to_pure_dict(stats)
     if prog.freeze:
         trainable = trainable_mask(prog, st.hp["freeze"])
-        grads = grads * trainable
+        grads = jax.tree.map(jnp.multiply, grads, trainable)
     if prog.accumulate:
         grads = jax.tree.map(jnp.add, st.grad_acc, grads)
 
@@ -321,7 +297,7 @@ def microstep(prog: Program, st: TrainState, s, perm, x_all, y_all, epoch) -> Tr
     # The injected hyperparameters are inputs, not state: keep them out of the select below.
     new_opt = new_opt._replace(hyperparams=st.opt_state.hyperparams)
     if prog.freeze:  # also stops weight decay and momentum from moving frozen weights
-        updates = updates * trainable
+        updates = jax.tree.map(jnp.multiply, updates, trainable)
     new_params = optax.apply_updates(st.params, updates)
 
     # One reduction each: a sum is finite iff its terms are (an overflowing update norm
@@ -342,7 +318,7 @@ def microstep(prog: Program, st: TrainState, s, perm, x_all, y_all, epoch) -> Tr
     sums["grad_norm"] = st.sums["grad_norm"] + jnp.where(update, optax.tree.norm(grads), 0.0)
     sums["updates"] = st.sums["updates"] + update.astype(dtype)
     if prog.diagnostics:
-        for name, k in zip(_layer_names(prog), _kernels(prog, unravel(prog, grads)), strict=True):
+        for name, k in zip(_layer_names(prog), _kernels(prog, grads), strict=True):
             key = f"grad_norm_{name}"
             sums[key] = st.sums[key] + jnp.where(update, jnp.sqrt(jnp.sum(k**2)), 0.0)
 
@@ -382,7 +358,7 @@ def evaluate(prog: Program, st: TrainState, x, y, n: int) -> dict:
     ys = y.reshape((-1, chunk) + y.shape[1:])
     valid = (jnp.arange(xs.shape[0] * chunk) < n).reshape(-1, chunk)
     mask = models.unit_mask(prog.arch, st.widths, st.depth, dtype)
-    params = unravel(prog, st.params)
+    params = st.params
 
     def body(acc, batch):
         xb, yb, vb = batch
@@ -410,7 +386,7 @@ def diagnose(prog: Program, st: TrainState, x) -> dict:
       ``saturated_fraction`` over all hidden units. NaN for layers the variant lacks.
     """
     dtype = _float(prog)
-    params = unravel(prog, st.params)
+    params = st.params
     mask = models.unit_mask(prog.arch, st.widths, st.depth, dtype)
     trace: list = []
     graphdef, abs_params, abs_stats = models.abstract(prog.arch, dtype)

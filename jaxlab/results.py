@@ -230,8 +230,13 @@ class Result:
         with open(manifest_path) as f:
             manifest = json.load(f)
         spec = Sweep.from_toml(os.path.join(path, "spec.toml"))
-        history = pd.read_csv(os.path.join(path, "history.csv"))
-        variants = pd.read_csv(os.path.join(path, "variants.csv"))
+        # List-valued axes (hidden = [3]) are written as text ("3", "4x5"); keep them text.
+        points = spec.points()
+        text = {a: str for a in spec.axes()
+                if any(isinstance(p.get(a), (list, tuple)) for p in points)}
+        history = pd.read_csv(os.path.join(path, "history.csv"), dtype=text)
+        variants = pd.read_csv(os.path.join(path, "variants.csv"), dtype=text)
+        variants.index = variants["variant"].to_numpy()
         trees: dict[int, dict] = {}
         with np.load(os.path.join(path, "params.npz")) as z:
             for key in z.files:
@@ -264,8 +269,7 @@ def build(plan, outputs: list[dict]) -> Result:
         state = out["state"]
         records = out["records"]
         metric_names = [k for k in records[0] if k not in ("trained", "stopped", "diverged")]
-        all_params = jax.device_get(jax.vmap(lambda f, p=prog: engine.unravel(p, f))(
-            state.params))
+        all_params = state.params
         for j, v in enumerate(g.variants):
             values = {a: _cell(v.values.get(a)) for a in axes}
             status, stop_epoch, last = "ok", -1, None
