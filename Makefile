@@ -27,9 +27,10 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/batch_size.py
 	$(PY) benchmarks/mnist_shaped.py
+	$(PY) benchmarks/logging_overhead.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check jaxlab tests benchmarks experiments
+	$(VENV)/bin/ruff check jaxlab tests benchmarks experiments notebooks
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -54,26 +54,28 @@ def _plot(args: argparse.Namespace) -> int:
                                           "to draw several")
     results = [Result.load(d) for d in args.results]
     first = results[0]
+    a = {k: getattr(args, k) and labels.short(getattr(args, k))  # short names for file names
+         for k in ("facet", "color", "aggregate", "vs", "rows", "cols")}
     if kind == "curves":
         fig = plotting.curves(first, args.metric, facet=args.facet, color=args.color, x=args.x,
                               aggregate=args.aggregate, band=args.band, variants=args.variants,
                               logy=args.logy)
-        parts = [args.facet and f"by-{args.facet}", args.color and f"color-{args.color}",
-                 args.aggregate and f"mean-{args.aggregate}"]
+        parts = [a["facet"] and f"by-{a['facet']}", a["color"] and f"color-{a['color']}",
+                 a["aggregate"] and f"mean-{a['aggregate']}"]
     elif kind == "sensitivity":
         fig = plotting.sensitivity(first, args.metric, axis=args.vs, value=args.value,
                                    color=args.color, aggregate=args.aggregate, band=args.band)
-        parts = [args.value, args.vs and f"vs-{args.vs}"]
+        parts = [args.value, a["vs"] and f"vs-{a['vs']}"]
     elif kind == "heatmap":
         fig = plotting.heatmap(first, args.metric, x=args.cols, y=args.rows, value=args.value)
-        parts = [args.value, args.rows and f"rows-{args.rows}", args.cols and f"cols-{args.cols}"]
+        parts = [args.value, a["rows"] and f"rows-{a['rows']}", a["cols"] and f"cols-{a['cols']}"]
     else:
         fig = plotting.compare(results, args.metric, variants=args.variants, x=args.x,
                                train=args.train, logy=args.logy)
         parts = [args.variants and "v" + "-".join(map(str, args.variants))]
     if kind in ("curves", "compare") and args.x != "epoch":
         parts.append(f"x-{args.x}")
-    name = "_".join([kind, args.metric, *(labels.short(p) for p in parts if p)])
+    name = "_".join([kind, args.metric, *(p for p in parts if p)])
     out = args.out or os.path.join(args.results[0], "plots")
     path = plotting.save(fig, os.path.join(out, f"{name}.{args.format}"), dpi=args.dpi)
     print(path)

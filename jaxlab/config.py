@@ -301,6 +301,7 @@ class Sweep:
             if key not in ("grid", "zip", "random"):
                 raise unknown("sweep", key, ("grid", "zip", "random"))
             check(isinstance(sweep[key], Mapping), f"sweep.{key}", sweep[key], "must be a table")
+        check(isinstance(d.get("name", "sweep"), str), "name", d.get("name"), "must be a string")
         spec = cls(data=data, model=model, train=train, grid=sweep.get("grid", {}),
                    zip=sweep.get("zip", {}), random=sweep.get("random", {}),
                    name=d.get("name", "sweep"))
@@ -347,6 +348,8 @@ def _sample(random: Mapping) -> list[dict]:
     random = dict(random)
     n = random.pop("n", None)
     seed = random.pop("seed", 0)
+    check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "sweep.random.seed",
+          seed, "must be an integer >= 0")
     check(isinstance(n, int) and n >= 1, "sweep.random.n", n, "must be an integer >= 1")
     rng = np.random.default_rng(seed)
     columns = {}
@@ -356,7 +359,9 @@ def _sample(random: Mapping) -> list[dict]:
               "must be {uniform = [a, b]}, {log_uniform = [a, b]} or {choice = [...]}")
         (kind, arg), = dist.items()
         if kind in ("uniform", "log_uniform"):
-            check(isinstance(arg, (list, tuple)) and len(arg) == 2 and arg[0] < arg[1], field, arg,
+            check(isinstance(arg, (list, tuple)) and len(arg) == 2
+                  and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in arg)
+                  and arg[0] < arg[1], field, arg,
                   "needs [low, high] with low < high")
             if kind == "uniform":
                 col = rng.uniform(arg[0], arg[1], n)
@@ -381,7 +386,10 @@ def validate(model: ModelConfig, train: TrainConfig, where: str = "") -> None:
     def number(x):
         return isinstance(x, (int, float, np.number)) and not isinstance(x, bool)
 
-    if model.activation not in ACTIVATIONS:
+    def integer(x):
+        return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+    if not isinstance(model.activation, str) or model.activation not in ACTIVATIONS:
         raise unknown("model.activation", model.activation, ACTIVATIONS)
     if model.kernel_init not in KERNEL_INITS:
         raise unknown("model.kernel_init", model.kernel_init, KERNEL_INITS)
@@ -390,9 +398,12 @@ def validate(model: ModelConfig, train: TrainConfig, where: str = "") -> None:
     if model.output_activation not in OUTPUT_ACTIVATIONS:
         raise unknown("model.output_activation", model.output_activation, OUTPUT_ACTIVATIONS)
     field = "model.hidden" if model.hidden is not None else "model.width"
-    need(len(model.widths) >= 1, "model.depth", model.depth, "needs at least 1 hidden layer")
+    if model.hidden is None:
+        need(integer(model.depth) and model.depth >= 1, "model.depth", model.depth,
+             "must be an integer >= 1")
+    need(len(model.widths) >= 1, field, model.hidden, "needs at least 1 hidden layer")
     for w in model.widths:
-        need(isinstance(w, (int, np.integer)) and w >= 1, field, w, "widths must be integers >= 1")
+        need(integer(w) and w >= 1, field, w, "widths must be integers >= 1")
     need(number(model.dropout) and 0 <= model.dropout < 1, "model.dropout", model.dropout,
          "must be in [0, 1)")
     need(model.init_scale is None or (number(model.init_scale) and model.init_scale >= 0),
@@ -434,6 +445,10 @@ def validate(model: ModelConfig, train: TrainConfig, where: str = "") -> None:
         need(v is None or (isinstance(v, (int, np.integer)) and v >= 0), f"train.{name}", v,
              "must be an integer >= 0")
     need(train.mode in ("auto", "min", "max"), "train.mode", train.mode, "must be auto/min/max")
+    need(isinstance(train.monitor, str), "train.monitor", train.monitor, "must be a metric name")
+    for name in ("shuffle", "early_stopping", "restore_best_weights"):
+        v = getattr(train, name)
+        need(isinstance(v, (bool, np.bool_)), f"train.{name}", v, "must be true or false")
     need(train.dtype in ("float32", "float64"), "train.dtype", train.dtype,
          "must be float32 or float64")
     need(train.freeze <= len(model.widths), "train.freeze", train.freeze,

@@ -261,13 +261,28 @@ def _dropout_keep(prog: Program, key, epoch, idx, rate, dtype):
     return keep.astype(dtype) / keep_prob
 
 
-def microstep(prog: Program, st: TrainState, s, perm, x_all, y_all, epoch) -> TrainState:
-    """One microstep of one variant (vmap it over variants)."""
+def schedule(prog: Program, batch_size, perm):
+    """Where every microstep of an epoch falls, for one variant (see :func:`locate`).
+
+    Computed once per epoch, outside the scan, so that the scan body does only training.
+
+    Returns:
+      ``(idx (S, m) sample indices, mask (S, m), is_last (S,), batch_len (S,), valid (S,))``.
+    """
+    s = jnp.arange(prog.n_micro)
+    pos, mask, is_last, blen, valid = jax.vmap(locate, in_axes=(0, None, None, None))(
+        s, batch_size.astype(jnp.int32), prog.n_train, prog.microbatch)
+    return perm[pos], mask, is_last, blen, valid
+
+
+def microstep(prog: Program, st: TrainState, where, x_all, y_all, epoch) -> TrainState:
+    """One microstep of one variant (vmap it over variants).
+
+    ``where``: this microstep's ``(idx (m,), mask (m,), is_last, batch_len, valid)``.
+    """
     dtype = _float(prog)
-    pos, smask, is_last, blen, valid = locate(s, st.hp["batch_size"].astype(jnp.int32),
-                                              prog.n_train, prog.microbatch)
+    idx, smask, is_last, blen, valid = where
     run = valid & st.active
-    idx = perm[pos]
     x, y = x_all[idx], y_all[idx]
     mask = models.unit_mask(prog.arch, st.widths, st.depth, dtype)
     keep = (_dropout_keep(prog, st.dropout_key, epoch, idx, st.hp["dropout"], dtype)
@@ -496,12 +511,15 @@ def train_epoch(prog: Program, state: TrainState, data: dict, epoch) -> tuple[Tr
     else:
         perm = jnp.broadcast_to(jnp.arange(n), (state.step.shape[0], n))
 
-    step = jax.vmap(microstep, in_axes=(None, 0, None, 0, None, None, None))
+    # (V, S, ...) -> (S, V, ...): the scan walks microsteps, the vmap variants.
+    plan = jax.vmap(schedule, in_axes=(None, 0, 0))(prog, state.hp["batch_size"], perm)
+    plan = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), plan)
+    step = jax.vmap(microstep, in_axes=(None, 0, 0, None, None, None))
 
-    def body(st, s):
-        return step(prog, st, s, perm, data["x_train"], data["y_train"], epoch), None
+    def body(st, where):
+        return step(prog, st, where, data["x_train"], data["y_train"], epoch), None
 
-    state, _ = jax.lax.scan(body, state, jnp.arange(prog.n_micro))
+    state, _ = jax.lax.scan(body, state, plan)
     if prog.n_val:
         val = jax.vmap(evaluate, in_axes=(None, 0, None, None, None))(
             prog, state, data["x_val"], data["y_val"], prog.n_val)

@@ -51,6 +51,8 @@ _DEFAULT_OUTPUT = {
 
 def canonical_loss(name: str) -> str:
     """The canonical name of a loss (Keras long names are accepted)."""
+    if not isinstance(name, str):
+        raise unknown("train.loss", name, LOSSES + tuple(_ALIASES))
     name = _ALIASES.get(name, name)
     if name not in LOSSES:
         raise unknown("train.loss", name, LOSSES + tuple(_ALIASES))

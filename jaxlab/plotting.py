@@ -608,8 +608,8 @@ def heatmap(
     fig = ax.figure if ax is not None else Figure(
         figsize=figsize or (1.1 * len(xs) + 2.6, 0.7 * len(ys) + 1.8), layout="constrained")
     ax = ax if ax is not None else fig.subplots()
-    cm = mpl.colormaps[cmap or ("viridis" if _maximize(metric) else "viridis_r")].copy()
-    cm.set_bad("lightgray")
+    cm = mpl.colormaps[cmap or ("viridis" if _maximize(metric) else "viridis_r")]
+    cm = cm.with_extremes(bad="lightgray")
     im = ax.imshow(np.ma.masked_invalid(grid), cmap=cm, aspect="auto", origin="lower")
     ax.set_xticks(range(len(xs)), [labels.value(v) for v in xs])
     ax.set_yticks(range(len(ys)), [labels.value(v) for v in ys])
@@ -695,9 +695,9 @@ def compare(
         what = labels.describe(inf["values"])
         label = f"v{v}" + (f" ({what})" if what else "")
         label = f"{name}: {label}" if len(results) > 1 else label
-        series = [(metric, "-", label)]
+        series = [(metric, "-", label if len(lines) > 1 else metric)]
         if train:
-            series.append((other, "--", f"{label} [{other}]"))
+            series.append((other, "--", f"{label} [{other}]" if len(lines) > 1 else other))
         for m, style, lab in series:
             xs, ys, _ = _curve(r.history, v, m, x)
             ax.plot(xs, ys, color=c, linestyle=style, label=lab)

@@ -107,9 +107,10 @@ class ProgressBar:
     def _update_counts(self, report) -> None:
         rec = report.record
         for j, index in enumerate(report.indices):
-            if report.diverged[j]:
+            before = self.status.get(index)
+            if report.diverged[j] or rec["diverged"][j] or before == "diverged":
                 self.status[index] = "diverged"
-            elif rec["stopped"][j] or self.status.get(index) == "stopped":
+            elif rec["stopped"][j] or before == "stopped":
                 self.status[index] = "stopped"
             else:
                 self.status[index] = "running" if report.active[j] else "done"

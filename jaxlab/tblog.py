@@ -20,10 +20,11 @@ metrics. The experiment summary is written into each run's own directory (the sa
 every run), which avoids ``SummaryWriter.add_hparams``' extra timestamped run per call.
 
 Logging happens in the host's once-per-epoch look at the sweep (a :data:`sweep.Callback`),
-never per step. Events are tensorboardX protos, buffered in memory and framed (TFRecord lengths and
-CRC-32C checksums, vectorized over the buffered events) when a run's file is opened to
-append: every ``flush_secs`` and when the variant ends. A sweep of thousands of variants
-holds no file handles and starts no threads.
+never per step. The callback hands each epoch's report to one worker thread, which builds
+and writes the events while the next epoch computes. Events are tensorboardX protos,
+buffered in memory and framed (TFRecord lengths and CRC-32C checksums, vectorized over the
+buffered events) when a run's file is opened to append: every ``flush_secs`` and when the
+variant ends. A sweep of thousands of variants holds no file handles open.
 
 Example:
   >>> result = jl.run(spec, tensorboard="runs/tb")               # doctest: +SKIP
@@ -44,6 +45,7 @@ import socket
 import struct
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -268,9 +270,17 @@ class TensorBoardLogger:
       plan: the sweep's :class:`jaxlab.sweep.Plan` (names runs, lists every metric).
       flush_secs: how often each run's events are appended to its file.
       overwrite: delete event files left in a run's directory by an earlier sweep.
+      background: build and write events on one worker thread (as CLU's ``AsyncWriter``),
+        so that the training loop only hands each epoch's report over; its work overlaps
+        the next epoch's computation. Reports are handled in order; a worker error is
+        raised by the next call or by :meth:`close`. ``False``: in the calling thread.
+
+    Call :meth:`close` after the sweep (``jl.run(spec, tensorboard=...)`` does): it waits
+    for the worker and ends runs left open by an interrupted sweep.
     """
 
-    def __init__(self, logdir: str, plan, *, flush_secs: float = 10.0, overwrite: bool = True):
+    def __init__(self, logdir: str, plan, *, flush_secs: float = 10.0, overwrite: bool = True,
+                 background: bool = True):
         self.logdir = logdir
         self.flush_secs = flush_secs
         self.overwrite = overwrite
@@ -290,6 +300,9 @@ class TensorBoardLogger:
             + ["final/epochs_run"])
         self._writers: dict[int, TensorBoardWriter] = {}
         self._groups: dict[int, _Track] = {}
+        self._pool = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaxlab-tensorboard")
+                      if background else None)
+        self._pending: list[Future] = []
 
     def run_dir(self, index: int) -> str:
         """The run directory of variant ``index``."""
@@ -303,6 +316,26 @@ class TensorBoardLogger:
         return self._writers[index]
 
     def __call__(self, report) -> None:
+        if self._pool is None:
+            self._log(report)
+            return
+        self._check(wait=False)
+        self._pending.append(self._pool.submit(self._log, report))
+
+    def _check(self, wait: bool) -> None:
+        """Raise the first error of the finished (with ``wait``: of all) submitted reports."""
+        pending, self._pending = self._pending, []
+        for i, f in enumerate(pending):
+            if wait or f.done():
+                try:
+                    f.result()
+                except BaseException:
+                    self._pending = [g for g in pending[i + 1:] if not g.done()]
+                    raise
+            else:
+                self._pending.append(f)
+
+    def _log(self, report) -> None:
         rec = report.record
         if report.group not in self._groups:
             self._groups[report.group] = _Track.start(report)
@@ -329,7 +362,11 @@ class TensorBoardLogger:
         w.close()
 
     def close(self) -> None:
-        """End every run still open (an interrupted sweep): status ``interrupted``."""
+        """Wait for the worker, then end every run still open (an interrupted sweep) with
+        status ``interrupted``."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._check(wait=True)
         for group, track in self._groups.items():
             for j, index in enumerate(track.indices):
                 if index in self._writers:

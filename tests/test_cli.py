@@ -66,23 +66,45 @@ def test_sweep_writes_the_results_directory(spec, tmp_path):
     assert "epochs = 2" in (out / "spec.toml").read_text()  # the spec that ran
 
 
+def _mistake_args(tmp_path, args):
+    (tmp_path / "bad.toml").write_text("[train\nepochs = 2\n")
+    return ["sweep", *args, "--out", str(tmp_path / "out")]
+
+
+def _assert_one_error_line(code, stderr, field, out):
+    assert code == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error:") and field in lines[0], lines[0]
+    assert "Traceback" not in stderr
+    assert not out.exists()  # a failed run leaves no half-written results directory
+
+
 @pytest.mark.parametrize("args, field", [
     (["missing.toml"], "sweep file"),
     (["bad.toml"], "sweep file"),
     (["spec.toml", "--set", "train.learning_rate=-1"], "train.learning_rate"),
     (["spec.toml", "--set", "sweep.grid.learnin_rate=[0.1]"], "sweep axis"),
+], ids=["missing", "bad-toml", "lr", "axis"])
+def test_user_mistakes_exit_2_with_one_error_line(spec, tmp_path, args, field):
+    proc = jaxlab(*_mistake_args(tmp_path, args), cwd=tmp_path)
+    _assert_one_error_line(proc.returncode, proc.stderr, field, tmp_path / "out")
+
+
+# The same contract in-process (no interpreter start-up per case): an exception that is not
+# a clean user error would propagate out of main() and fail the test.
+@pytest.mark.parametrize("args, field", [
     (["spec.toml", "--set", "sweep.grid.batch_size=[8, 500]"], "train.batch_size"),
     (["spec.toml", "--set", "model.hidden=8"], "model.hidden"),
     (["spec.toml", "--set", "train.loss=categorical_crossentropi"], "train.loss"),
+    (["spec.toml", "--set", "train.shuffle=maybe"], "train.shuffle"),
+    (["spec.toml", "--set", "train.epochs"], "--set"),
     (["."], "sweep file"),  # a directory
-], ids=["missing", "bad-toml", "lr", "axis", "batch-size", "hidden", "loss", "directory"])
-def test_user_mistakes_exit_2_with_one_error_line(spec, tmp_path, args, field):
-    (tmp_path / "bad.toml").write_text("[train\nepochs = 2\n")
-    out = tmp_path / "out"
-    proc = jaxlab("sweep", *args, "--out", str(out), cwd=tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error:") and field in lines[0], lines[0]
-    assert "Traceback" not in proc.stderr
-    assert not out.exists()  # a failed run leaves no half-written results directory
+], ids=["batch-size", "hidden", "loss", "shuffle", "set-without-value", "directory"])
+def test_more_user_mistakes_in_process(spec, tmp_path, monkeypatch, capsys, args, field):
+    from jaxlab import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JAXLAB_COMPILATION_CACHE", "0")
+    code = cli.main(_mistake_args(tmp_path, args))
+    _assert_one_error_line(code, capsys.readouterr().err, field, tmp_path / "out")

@@ -275,6 +275,16 @@ def test_apply_overrides_does_not_mutate_its_input():
     ("[model]\nhidden = 64\n", r"model\.hidden", "64"),
     ("[train]\nmetrics = 5\n", r"train\.metrics", "5"),
     ("[sweep.grid]\nlearning_rate = 0.1\n", r"sweep\.grid\.learning_rate", "0.1"),
+    ("[model]\nhidden = []\n", r"model\.hidden", r"\(\)"),
+    ("[model]\ndepth = \"two\"\n", r"model\.depth", "two"),
+    ("[model]\nactivation = [\"relu\"]\n", r"model\.activation", "relu"),
+    ("[train]\nloss = [\"mse\"]\n", r"train\.loss", "mse"),
+    ("[train]\nshuffle = \"no\"\n", r"train\.shuffle", "no"),
+    ("[train]\nearly_stopping = true\nmonitor = 5\n", r"train\.monitor", "5"),
+    ("name = [1]\n", "name", r"\[1\]"),
+    ("[sweep.random]\nn = 2\nseed = \"x\"\n", r"sweep\.random\.seed", "x"),
+    ("[sweep.random]\nn = 2\nlearning_rate = { uniform = [\"a\", \"b\"] }\n",
+     r"sweep\.random\.learning_rate", "'a'"),
 ])
 def test_malformed_spec_files_are_config_errors(tmp_path, text, field, value):
     path = tmp_path / "s.toml"
@@ -322,9 +332,8 @@ def no_compiling(monkeypatch):
         __call__ = lower
 
     monkeypatch.setattr(sweep_lib, "_train_epoch", Refuse())
-    monkeypatch.setattr(sweep_lib, "_finish", Refuse())
-    monkeypatch.setattr(sweep_lib, "_init_group_jit", Refuse())
-    monkeypatch.setattr(sweep_lib, "_init_state_jit", Refuse())
+    for name in ("_finish", "_init_group_jit", "_init_state_jit"):  # other jitted steps
+        monkeypatch.setattr(sweep_lib, name, Refuse(), raising=False)
 
 
 INVALID = [
@@ -427,3 +436,5 @@ def test_valid_spec_passes_through_plan_without_compiling(no_compiling):
     p = jl.plan(_spec(grid={"learning_rate": [0.1, 0.01], "width": [3, 5]}))
     assert len(p.variants) == 4 and len(p.groups) == 1
     assert all(math.isfinite(v.train.learning_rate) for v in p.variants)
+    with pytest.raises(AssertionError, match="compiled before"):  # the guard does guard
+        jl.run(p.spec, compilation_cache=False)

@@ -173,6 +173,23 @@ def test_save_load_round_trip(result, data, tmp_path):
     assert set(os.listdir(out)) == FILES
 
 
+def test_save_load_round_trip_of_list_valued_axes_and_a_diverged_variant(mixed, tmp_path):
+    mixed.save(str(tmp_path))
+    loaded = Result.load(str(tmp_path))
+    pd.testing.assert_frame_equal(loaded.history, mixed.history)
+    pd.testing.assert_frame_equal(loaded.variants, mixed.variants)
+    assert loaded.best() == mixed.best()
+    # "3" and "7" must stay the text they were written as, not become integers
+    spec = jl.Sweep(data=blobs(), train=jl.TrainConfig(epochs=1, batch_size=32),
+                    grid={"hidden": [[3], [7]]})
+    single = jl.run(spec, compilation_cache=False)
+    assert list(single.variants["model.hidden"]) == ["3", "7"]
+    single.save(str(tmp_path / "single"))
+    loaded = Result.load(str(tmp_path / "single"))
+    pd.testing.assert_frame_equal(loaded.history, single.history)
+    pd.testing.assert_frame_equal(loaded.variants, single.variants)
+
+
 def test_saved_files_get_ordinary_permissions(result, tmp_path):
     umask = os.umask(0o022)
     os.umask(umask)
