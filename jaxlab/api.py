@@ -123,7 +123,7 @@ class Network:
                                              else {})}
         train_cfg = dataclasses.replace(self.train, epochs=epochs, batch_size=batch_size,
                                         **es, **train)
-        spec = Sweep(data=data_lib.DataConfig(name="digits"), model=self.model,
+        spec = Sweep(data=data_lib.DataConfig(name="arrays"), model=self.model,
                      train=train_cfg, name="fit")
         self.result = run(spec, dataset=ds)
         return self.result.history.drop(columns=["variant"])

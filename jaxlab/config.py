@@ -188,11 +188,28 @@ class Variant:
     values: Mapping[str, Any]
 
 
+#: Fields whose "unset" is ``None``; TOML has no null, so sweep files write ``"none"``.
+OPTIONAL = {
+    "model": {"hidden", "init_scale"},
+    "train": {"clip_norm", "clip_value", "microbatch", "init_seed", "dropout_seed",
+              "shuffle_seed"},
+    "data": {"train_size", "validation_split", "data_dir", "limit_train", "limit_val"},
+}
+
+
+def _unset(section: str, name: str, value):
+    """``"none"`` means ``None`` for an optional field (e.g. ``clip_norm = "none"``)."""
+    if (isinstance(value, str) and value.lower() in ("none", "off")
+            and name in OPTIONAL.get(section, ())):
+        return None
+    return value
+
+
 def _apply(data: DataConfig, model: ModelConfig, train: TrainConfig, overrides: Mapping):
     sections = {"data": {}, "model": {}, "train": {}}
     for key, value in overrides.items():
         sec, _, name = resolve_key(key).partition(".")
-        sections[sec][name] = value
+        sections[sec][name] = _unset(sec, name, value)
     if sections["data"]:
         d = data.to_dict()
         opts = dict(d.get("options") or {})
@@ -278,7 +295,8 @@ class Sweep:
         sweep = {}
         for kind in ("grid", "zip"):
             if getattr(self, kind):
-                sweep[kind] = {k: list(v) for k, v in getattr(self, kind).items()}
+                sweep[kind] = {k: ["none" if x is None else x for x in v]
+                               for k, v in getattr(self, kind).items()}
         if self.random:
             sweep["random"] = dict(self.random)
         if sweep:
@@ -320,7 +338,14 @@ class Sweep:
             raise ConfigError("sweep file", str(path), f"cannot read: {e.strerror}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ConfigError("sweep file", str(path), f"invalid TOML: {e}") from None
-        return cls.from_dict(apply_overrides(d, overrides))
+        spec = cls.from_dict(apply_overrides(d, overrides))
+        axes = set(spec.axes())
+        for item in overrides:
+            key = item.partition("=")[0].strip()
+            if key.split(".")[0] not in ("sweep", "name") and resolve_key(key) in axes:
+                raise ConfigError("--set", item, f"{resolve_key(key)} is a sweep axis; set "
+                                  f"its values instead, e.g. sweep.grid.{key}=[...]")
+        return spec
 
     def to_toml(self) -> str:
         return dump_toml(self.to_dict())
@@ -331,6 +356,7 @@ def _section(cls, d: Mapping, name: str):
     for key in d:
         if key not in fields:
             raise unknown(name, key, fields)
+    d = {k: _unset(name, k, v) for k, v in d.items()}
     return cls(**d)
 
 

@@ -46,7 +46,8 @@ _GENERATORS = types.MappingProxyType({
                    {"n_samples": 1000, "n_features": 20, "noise": 0.1, "random_state": 1}),
 })
 _MNISTS = ("mnist", "fashion_mnist")
-DATASETS: tuple[str, ...] = (*_GENERATORS, "digits", *_MNISTS)
+#: ``arrays`` names in-memory data (``from_arrays``), passed to ``run(..., dataset=...)``.
+DATASETS: tuple[str, ...] = (*_GENERATORS, "digits", *_MNISTS, "arrays")
 SCALERS: tuple[str, ...] = ("none", "standardize", "minmax")
 DTYPES: tuple[str, ...] = ("float32", "float64")
 TASKS: tuple[str, ...] = ("classification", "regression")
@@ -540,6 +541,9 @@ def load(cfg: DataConfig) -> Dataset:
       ds.x_train.shape, ds.x_val.shape, ds.n_classes  # (1437, 64), (360, 64), 10
     """
     x_val = y_val = None
+    if cfg.name == "arrays":
+        raise ConfigError("data.name", cfg.name, "in-memory data cannot be loaded from a spec; "
+                          "pass it with jaxlab.run(spec, dataset=jaxlab.from_arrays(x, y))")
     if cfg.name in _GENERATORS:
         generate, task, defaults = _GENERATORS[cfg.name]
         options = {**defaults, **cfg.options}

@@ -375,11 +375,15 @@ def curves(
                 name = labels.describe(dict(zip(rest, combo, strict=True)))
                 line_handles[name] = Line2D([], [], color="gray", linestyle=style, label=name)
         _legend(fig, axs, [*line_handles.values(), *_mark_handles(kinds)])
-    elif kinds and (len(axs) > 1 or axs[0].get_legend() is None):
+    elif kinds and len(axs) == 1:  # add the marks to the panel's own legend, if any
+        handles = axs[0].get_legend_handles_labels()[0] if axs[0].get_legend() else []
+        axs[0].legend(handles=[*handles, *_mark_handles(kinds)], fontsize="x-small")
+    elif kinds:
         _legend(fig, axs, _mark_handles(kinds))
-    what = f" (mean{' ± std' if band == 'std' else ', min-max' if band == 'minmax' else ''}"
-    what += f" over {names[aggregate]})" if aggregate else ""
-    fig.suptitle(title or f"{metric}{what if aggregate else ''}", fontsize="medium")
+    if title is None and aggregate:
+        spread = {"std": " ± std", "minmax": ", min-max", "none": ""}[band]
+        title = f"{metric} (mean{spread} over {names[aggregate]})"
+    fig.suptitle(title or metric, fontsize="medium")
     return fig
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -34,6 +35,15 @@ from jaxlab.errors import ConfigError
 from jaxlab.losses import Objective
 
 STATUS = ("ok", "stopped", "diverged")
+RESULT_FILES = ("history.csv", "variants.csv", "spec.toml", "params.npz")
+
+
+def _sha256(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except FileNotFoundError:
+        return None
 # mkstemp creates 0600 files; results get the mode a plain open() would give them.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -212,6 +222,9 @@ class Result:
             np.savez(f, **arrays)
         manifest = {
             "format": 1,
+            # The manifest is written last and names the content of every file, so a reader
+            # that finds a file replaced by a newer save meanwhile can tell (see load()).
+            "files": {name: _sha256(os.path.join(path, name)) for name in RESULT_FILES},
             "n_variants": len(self.models),
             "timing": self.timing,
             "models": [{"arch": dataclasses.asdict(m.arch),
@@ -229,6 +242,10 @@ class Result:
             raise ConfigError("results", path, "not a jaxlab results directory (no result.json)")
         with open(manifest_path) as f:
             manifest = json.load(f)
+        for name, digest in manifest.get("files", {}).items():
+            if _sha256(os.path.join(path, name)) != digest:
+                raise ConfigError("results", path, f"{name} does not match result.json (a save "
+                                  "is in progress or the directory was edited); retry")
         spec = Sweep.from_toml(os.path.join(path, "spec.toml"))
         # List-valued axes (hidden = [3]) are written as text ("3", "4x5"); keep them text.
         points = spec.points()

@@ -15,7 +15,7 @@ import pytest
 
 import jaxlab as jl
 from jaxlab import sweep as sweep_lib
-from jaxlab.config import Sweep, apply_overrides, resolve_key
+from jaxlab.config import Sweep, TrainConfig, apply_overrides, resolve_key
 from jaxlab.errors import ConfigError
 
 BLOBS = {"n_samples": 120, "centers": 3, "n_features": 2, "random_state": 0}
@@ -438,3 +438,20 @@ def test_valid_spec_passes_through_plan_without_compiling(no_compiling):
     assert all(math.isfinite(v.train.learning_rate) for v in p.variants)
     with pytest.raises(AssertionError, match="compiled before"):  # the guard does guard
         jl.run(p.spec, compilation_cache=False)
+
+
+def test_set_on_a_swept_field_is_refused(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('[train]\nepochs = 1\n[sweep.grid]\nlearning_rate = [0.1, 0.2]\n')
+    with pytest.raises(ConfigError, match="sweep axis"):
+        Sweep.from_toml(path, ["train.learning_rate=0.5"])
+    assert len(Sweep.from_toml(path, ["sweep.grid.learning_rate=[0.3]"]).variants()) == 1
+
+
+def test_none_is_written_as_none_and_read_back(tmp_path):
+    spec = Sweep(grid={"clip_norm": [None, 2.0]}, train=TrainConfig(clip_value=None))
+    text = spec.to_toml()
+    assert '"none"' in text
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    assert [v.train.clip_norm for v in Sweep.from_toml(path).variants()] == [None, 2.0]

@@ -232,3 +232,22 @@ def test_curve_is_the_history_column(result):
     c = result.curve("val_loss", 2)
     assert c.shape == (EPOCHS,)
     assert math.isclose(c[-1], result.variants.loc[2, "final_val_loss"])
+
+
+def test_load_detects_a_file_replaced_after_the_manifest(result, tmp_path):
+    path = str(tmp_path / "r")
+    result.save(path)
+    with open(os.path.join(path, "history.csv"), "a") as f:
+        f.write("\n")  # as if a newer save had replaced it meanwhile
+    with pytest.raises(ConfigError, match="history.csv"):
+        Result.load(path)
+
+
+def test_unset_values_in_an_axis_survive_save_and_load(tmp_path):
+    spec = jl.Sweep(data=blobs(), model=jl.ModelConfig(hidden=(4,)),
+                    train=jl.TrainConfig(epochs=1, learning_rate=0.05),
+                    grid={"clip_norm": [None, 1.0]})
+    r = jl.run(spec)
+    path = r.save(str(tmp_path / "r"))
+    loaded = Result.load(path)
+    assert [v.train.clip_norm for v in loaded.spec.variants()] == [None, 1.0]
