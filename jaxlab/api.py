@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from jaxlab import data as data_lib
+from jaxlab import distributed, results, sweep
 from jaxlab import progress as progress_lib
-from jaxlab import results, sweep
 from jaxlab.config import ModelConfig, Sweep, TrainConfig
 from jaxlab.errors import ConfigError, check
 
@@ -34,6 +34,11 @@ def run(
     dataset: data_lib.Dataset | None = None,
     tensorboard: str | None = None,
     progress: bool | None = None,
+    memory_budget: int | str | None = None,
+    checkpoint_dir: str | None = None,
+    checkpoint_every: int = 10,
+    resume: bool = False,
+    devices: Sequence[Any] | None = None,
 ) -> results.Result:
     """Train every variant of ``spec`` and return the :class:`~jaxlab.results.Result`.
 
@@ -50,19 +55,34 @@ def run(
         per-epoch scalars and HParams (see :mod:`jaxlab.tblog`).
       progress: show a progress bar on stderr (see :mod:`jaxlab.progress`); ``None``: only
         when stderr is a terminal.
+      memory_budget: bytes per device (``2_000_000_000`` or ``"2GB"``); a group that needs
+        more runs in chunks (see :mod:`jaxlab.memory`). Default: the device memory where JAX
+        reports it.
+      checkpoint_dir: save the sweep there every ``checkpoint_every`` epochs and on SIGTERM
+        (see :mod:`jaxlab.checkpoint`).
+      resume: continue from the newest valid checkpoint in ``checkpoint_dir``.
+      devices: shard the variants over these devices (default: every device of every
+        process; see :mod:`jaxlab.distributed`).
+
+    In a multi-process sweep every process calls ``run`` and gets the whole result; the
+    TensorBoard logs and the progress bar are written by process 0 only.
     """
     if compilation_cache:
         sweep.enable_compilation_cache()
     p = plan(spec, dataset=dataset)
     own = []  # callbacks made here, closed here (also when training fails or is interrupted)
-    if tensorboard is not None:
+    main = distributed.is_main()  # one writer in a multi-process sweep
+    if tensorboard is not None and main:
         from jaxlab import tblog
 
         own.append(tblog.TensorBoardLogger(tensorboard, p))
-    if progress or (progress is None and progress_lib.is_terminal(sys.stderr)):
+    if main and (progress or (progress is None and progress_lib.is_terminal(sys.stderr))):
         own.append(progress_lib.ProgressBar(p, enabled=True))
     try:
-        outputs = sweep.run_plan(p, init_params=init_params, callbacks=[*callbacks, *own])
+        outputs = sweep.run_plan(p, init_params=init_params, callbacks=[*callbacks, *own],
+                                 memory_budget=memory_budget, checkpoint_dir=checkpoint_dir,
+                                 checkpoint_every=checkpoint_every, resume=resume,
+                                 devices=devices)
     finally:
         for cb in own:
             cb.close()

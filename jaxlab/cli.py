@@ -1,6 +1,8 @@
 """``jaxlab`` command line: a thin layer over the library.
 
   jaxlab sweep FILE.toml --out DIR [--set key=value ...] [--no-tensorboard] [--progress|--quiet]
+               [--resume] [--checkpoint-every N] [--memory-budget 2GB]
+               [--coordinator HOST:PORT --num-processes N --process-id I]
   jaxlab plot RESULTS_DIR [--kind curves|sensitivity|heatmap|compare] [--metric val_accuracy]
               [--facet AXIS] [--color AXIS] [--x epoch|updates|examples] [--out DIR]
 
@@ -19,10 +21,18 @@ from jaxlab.errors import JaxlabError
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from jaxlab import api
+    from jaxlab import api, distributed
+    from jaxlab.checkpoint import Preempted
     from jaxlab.config import Sweep
+    from jaxlab.memory import parse_bytes
 
     spec = Sweep.from_toml(args.file, args.set)
+    budget = parse_bytes(args.memory_budget, "--memory-budget")
+    # Before anything touches a device: join the other processes, if any.
+    distributed.initialize(args.coordinator, args.num_processes, args.process_id,
+                           auto=args.distributed)
+    main = distributed.is_main()  # only process 0 prints and writes
+    args.quiet = args.quiet or not main
     plan = api.plan(spec)  # every check happens here, before anything is compiled
     n = len(plan.variants)
     if not args.quiet:
@@ -31,9 +41,17 @@ def _sweep(args: argparse.Namespace) -> int:
     tensorboard = None if args.no_tensorboard else os.path.join(args.out, "tensorboard")
     # The bar: off with --quiet, on with --progress, else only on a terminal.
     progress = False if args.quiet else (True if args.progress else None)
-    result = api.run(spec, compilation_cache=not args.no_cache, tensorboard=tensorboard,
-                     progress=progress)
-    result.save(args.out)
+    try:
+        result = api.run(spec, compilation_cache=not args.no_cache, tensorboard=tensorboard,
+                         progress=progress, memory_budget=budget,
+                         checkpoint_dir=os.path.join(args.out, "checkpoints"),
+                         checkpoint_every=args.checkpoint_every, resume=args.resume)
+    except Preempted as e:
+        if main:
+            print(f"preempted: {e}", file=sys.stderr)
+        return 143  # 128 + SIGTERM, as if the signal had ended the process
+    if main:
+        result.save(args.out)
     if not args.quiet:
         counts = result.variants.status.value_counts().to_dict()
         print(f"wrote {args.out} ({', '.join(f'{v} {k}' for k, v in counts.items())})",
@@ -98,6 +116,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action="store_true",
                    help="show the progress bar even when stderr is not a terminal")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the newest checkpoint in OUT/checkpoints (refused if the "
+                        "spec changed); without it a run starts afresh")
+    p.add_argument("--checkpoint-every", type=int, default=10, metavar="N",
+                   help="save the sweep to OUT/checkpoints every N epochs (and on SIGTERM); "
+                        "0: only on SIGTERM (default: 10)")
+    p.add_argument("--memory-budget", metavar="BYTES",
+                   help="device memory the sweep may use, e.g. 2GB or 512MiB; a larger sweep "
+                        "runs in chunks (default: the device's memory where known)")
+    group = p.add_argument_group(
+        "several processes (jax.distributed; default: JAX_COORDINATOR_ADDRESS, "
+        "JAX_NUM_PROCESSES, JAX_PROCESS_ID)")
+    group.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="address of process 0's coordination service")
+    group.add_argument("--num-processes", type=int, metavar="N", help="number of processes")
+    group.add_argument("--process-id", type=int, metavar="I", help="this process, 0..N-1")
+    group.add_argument("--distributed", action="store_true",
+                       help="detect the cluster (SLURM, Open MPI, Kubernetes, TPU pod) and join "
+                            "it")
     p.set_defaults(func=_sweep)
 
     p = sub.add_parser("plot", help="draw figures from results directories")

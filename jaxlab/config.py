@@ -105,6 +105,10 @@ class TrainConfig:
         fractions every epoch (see :func:`jaxlab.engine.diagnose`).
       freeze: the first ``freeze`` hidden layers keep their initial weights (transfer
         learning with fixed features); swept in one program.
+      halving_every, halving_eta, halving_metric: successive halving (see
+        :mod:`jaxlab.halving`): every ``halving_every`` epochs (0: off) keep the best
+        ``1/halving_eta`` of the variants still training by ``halving_metric`` (``"auto"``:
+        ``val_loss``, or ``loss`` without validation data); the others stop, ``pruned``.
     """
 
     optimizer: str = "sgd"
@@ -144,6 +148,9 @@ class TrainConfig:
     eval_batch_size: int = 2048
     diagnostics: bool = False
     freeze: int = 0
+    halving_every: int = 0
+    halving_eta: float = 3.0
+    halving_metric: str = "auto"
 
     def __post_init__(self):
         if isinstance(self.metrics, list):

@@ -84,6 +84,17 @@ def _check(name: str, value: str, allowed) -> str:
     return value
 
 
+def _distinct(**roles: str | None) -> None:
+    """Refuse one axis in two roles (e.g. colour by the axis that is averaged away)."""
+    seen: dict[str, str] = {}
+    for role, axis in roles.items():
+        if axis is None:
+            continue
+        if axis in seen:
+            raise ConfigError(role, axis, f"is already the {seen[axis]} axis; pick another")
+        seen[axis] = role
+
+
 def _clean(v: Any) -> Any:
     if isinstance(v, np.generic):
         v = v.item()
@@ -296,6 +307,7 @@ def curves(
     facet = labels.resolve_axis(facet, axes, field="facet") if facet else None
     color = labels.resolve_axis(color, axes, field="color") if color else None
     aggregate = labels.resolve_axis(aggregate, axes, field="aggregate") if aggregate else None
+    _distinct(facet=facet, aggregate=aggregate, color=color)
     info = _summary(result)
     chosen = list(info) if variants is None else [int(v) for v in variants]
     for v in chosen:
@@ -480,6 +492,7 @@ def sensitivity(
             else _default_axis(axes, "learning_rate"))
     color = labels.resolve_axis(color, axes, field="color") if color else None
     aggregate = labels.resolve_axis(aggregate, axes, field="aggregate") if aggregate else None
+    _distinct(x=axis, aggregate=aggregate, color=color)
     names = labels.short_names(axes)
     table = result.variants
     info = _summary(result)

@@ -4,7 +4,8 @@ A results directory holds:
 
 * ``history.csv``: one row per variant and epoch trained, with the variant's swept values;
 * ``variants.csv``: one row per variant: swept values, status (``ok``, ``stopped``,
-  ``diverged``), stop epoch, final and best metrics, best epoch;
+  ``diverged``, ``pruned`` by successive halving), stop epoch, final and best metrics, best
+  epoch;
 * ``spec.toml``: the sweep spec (runnable with ``jaxlab sweep``);
 * ``params.npz``: every variant's parameters at its own (unpadded) size, keys
   ``v{index}/hidden/{layer}/kernel`` ...; and ``result.json``, the manifest, written last.
@@ -34,7 +35,7 @@ from jaxlab.config import Sweep
 from jaxlab.errors import ConfigError
 from jaxlab.losses import Objective
 
-STATUS = ("ok", "stopped", "diverged")
+STATUS = ("ok", "stopped", "diverged", "pruned")
 RESULT_FILES = ("history.csv", "variants.csv", "spec.toml", "params.npz")
 
 
@@ -285,7 +286,8 @@ def build(plan, outputs: list[dict]) -> Result:
         prog = g.program
         state = out["state"]
         records = out["records"]
-        metric_names = [k for k in records[0] if k not in ("trained", "stopped", "diverged")]
+        metric_names = [k for k in records[0]
+                        if k not in ("trained", "stopped", "diverged", "pruned")]
         all_params = state.params
         for j, v in enumerate(g.variants):
             values = {a: _cell(v.values.get(a)) for a in axes}
@@ -301,6 +303,8 @@ def build(plan, outputs: list[dict]) -> Result:
                     status, stop_epoch = "diverged", e + 1
                 elif rec["stopped"][j]:
                     status, stop_epoch = "stopped", e + 1
+                elif "pruned" in rec and rec["pruned"][j]:
+                    status, stop_epoch = "pruned", e + 1
             s = {"variant": v.index, **values, "group": plan.groups.index(g), "status": status,
                  "stop_epoch": stop_epoch, "epochs_run": last["epoch"] if last else 0}
             for k in metric_names:

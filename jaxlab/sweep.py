@@ -8,12 +8,30 @@ compiled program; settings that change the program (data, activation, batch norm
 metrics, optimizer family, schedule shape, shuffling, early-stopping monitor, dtype) start a
 new group. Nothing is compiled before every variant has been checked.
 
-``run(spec)`` trains every group: ``jit`` is applied here, once per program, and the host
-sees the sweep once per epoch (records, progress, callbacks, "all stopped?").
+``run_plan(plan)`` trains every group: ``jit``, ``shard_map`` and the variant mesh are applied
+here, once per program, and the host sees the sweep once per epoch (records, progress,
+callbacks, "all stopped?", successive-halving rungs, checkpoints).
+
+**Devices and hosts.** A group's variants are padded to a multiple of the device count with
+inactive copies of its last variant and split over every device of every process
+(:mod:`jaxlab.distributed`); the data are replicated; one program runs on every device.
+
+**Chunks.** When a group does not fit in the memory budget (:mod:`jaxlab.memory`), its
+variants are trained in equal chunks within each epoch, one after the other, by one compiled
+program; between epochs a chunk's state waits in host memory. Every chunk sees the same
+epochs, so halving rungs, callbacks and checkpoints see the whole group at once.
+
+**Numerics.** A variant's arithmetic does not depend on the others, but XLA compiles a
+different program for a different number of variants per device (and for an SPMD
+partition), and may then order a reduction differently: results with other device counts,
+chunk sizes or halving compactions agree to float rounding (about 1e-7 relative in float32
+after a few epochs, 1e-15 in float64), not always to the bit. The same layout (for
+instance a resumed run) is bit-identical.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -26,14 +44,19 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import PartitionSpec as P
 
+from jaxlab import checkpoint as ckpt
 from jaxlab import data as data_lib
-from jaxlab import engine, models, optim
+from jaxlab import distributed, engine, memory, models, optim
 from jaxlab.config import Sweep, Variant
 from jaxlab.errors import ConfigError, check
+from jaxlab.halving import Halving
 from jaxlab.losses import make_objective
 
 _train_epoch = jax.jit(engine.train_epoch, static_argnums=0)
+# The memory probe: the epoch program on one device, state donated as in the real one.
+_probe_epoch = jax.jit(engine.train_epoch, static_argnums=0, donate_argnums=1)
 _finish = jax.jit(engine.finish, static_argnums=0)
 
 
@@ -44,6 +67,7 @@ class Group:
     program: engine.Program
     variants: list[Variant]
     dataset: data_lib.Dataset
+    halving: Halving | None = None
 
     @property
     def indices(self) -> list[int]:
@@ -80,8 +104,31 @@ def _monitor_ok(monitor: str, objective, has_val: bool) -> None:
 def _structure(v: Variant, objective) -> tuple:
     t, m = v.train, v.model
     es = (t.monitor, t.mode, t.restore_best_weights) if t.early_stopping else None
+    halving = (t.halving_every, t.halving_eta, t.halving_metric) if t.halving_every else None
     return (v.data, m.activation, m.batch_norm, objective, t.optimizer, t.schedule, t.shuffle,
-            es, t.dtype, t.microbatch, t.eval_batch_size, t.diagnostics)
+            es, t.dtype, t.microbatch, t.eval_batch_size, t.diagnostics, halving)
+
+
+def _halving(t, objective, has_val: bool) -> Halving | None:
+    """Check the halving settings of a variant's ``TrainConfig``; the group's schedule."""
+    every, eta, metric = t.halving_every, t.halving_eta, t.halving_metric
+    check(isinstance(every, (int, np.integer)) and not isinstance(every, bool) and every >= 0,
+          "train.halving_every", every, "must be an integer >= 0 (0: no successive halving)")
+    check(isinstance(eta, (int, float, np.number)) and not isinstance(eta, bool)
+          and math.isfinite(eta) and eta > 1, "train.halving_eta", eta, "must be > 1")
+    check(isinstance(metric, str), "train.halving_metric", metric, "must be a metric name")
+    if not every:
+        return None
+    if metric == "auto":
+        metric = "val_loss" if has_val else "loss"
+    names = ["loss", *objective.metrics]
+    allowed = names + [f"val_{n}" for n in names] if has_val else names
+    if metric not in allowed:
+        reason = f"expected 'auto' or one of {allowed}"
+        if metric.startswith("val_") and not has_val:
+            reason = "needs validation data: set data.validation_split or data.train_size"
+        raise ConfigError("train.halving_metric", t.halving_metric, reason)
+    return Halving(int(every), float(eta), metric, "acc" in metric)
 
 
 def _n_micro(n: int, b: int, m: int) -> int:
@@ -120,6 +167,7 @@ def plan(spec: Sweep, *, dataset: data_lib.Dataset | None = None) -> Plan:
             output_activation=v.model.output_activation, y_train=ds.y_train)
         if v.train.early_stopping:
             _monitor_ok(v.train.monitor, objective, ds.n_val > 0)
+        _halving(v.train, objective, ds.n_val > 0)
         buckets.setdefault(_structure(v, objective), []).append((v, objective))
 
     groups = []
@@ -169,7 +217,7 @@ def plan(spec: Sweep, *, dataset: data_lib.Dataset | None = None) -> Plan:
             diagnostics=t.diagnostics,
             freeze=any(v.train.freeze > 0 for v in vs),
         )
-        groups.append(Group(prog, vs, ds))
+        groups.append(Group(prog, vs, ds, _halving(t, objective, ds.n_val > 0)))
     return Plan(spec, variants, groups)
 
 
@@ -233,13 +281,16 @@ _init_group_jit = jax.jit(_init_group, static_argnums=(0, 1, 2))
 
 
 def _init_params(g: Group):
-    prog = g.program
+    return _init_params_for(g.program, g.variants)
+
+
+def _init_params_for(prog: engine.Program, variants: Sequence[Variant]):
     dtype = jnp.float64 if prog.dtype == "float64" else jnp.float32
-    keys = variant_keys(g.variants)[0]
-    widths = np.stack([_widths(prog, v) for v in g.variants])
-    depth = np.array([len(v.model.widths) for v in g.variants], np.int32)
-    scale = np.array([v.model.scale for v in g.variants])
-    kinds = [v.model.kernel_init for v in g.variants]
+    keys = variant_keys(variants)[0]
+    widths = np.stack([_widths(prog, v) for v in variants])
+    depth = np.array([len(v.model.widths) for v in variants], np.int32)
+    scale = np.array([v.model.scale for v in variants])
+    kinds = [v.model.kernel_init for v in variants]
     params = None
     for kind in dict.fromkeys(kinds):
         out = _init_group_jit(prog.arch, kind, dtype, keys, widths, depth, scale.astype(dtype))
@@ -332,50 +383,417 @@ Callback = Callable[[EpochReport], None]
 
 
 def run_plan(p: Plan, *, init_params: Sequence | Any | None = None,
-             callbacks: Sequence[Callback] = ()) -> list[dict]:
-    """Train every group of ``p``; returns per group ``{"records", "state", "timing"}``."""
+             callbacks: Sequence[Callback] = (), devices: Sequence[jax.Device] | None = None,
+             memory_budget: int | str | None = None, checkpoint_dir: str | None = None,
+             checkpoint_every: int = 10, resume: bool = False) -> list[dict]:
+    """Train every group of ``p``; returns per group ``{"records", "state", "timing"}``.
+
+    Args:
+      p: the plan.
+      init_params: initial parameters, one pytree per group with a leading variant axis.
+      callbacks: called once per epoch per group with an :class:`EpochReport` (on every
+        process of a multi-process sweep).
+      devices: the devices to shard the variants over (default: all, of every process).
+      memory_budget: bytes per device (or ``"2GB"``) a group may use; a larger group runs in
+        chunks. Default: the device's memory where JAX reports it, else unbounded.
+      checkpoint_dir: save the sweep there every ``checkpoint_every`` epochs and on SIGTERM
+        (see :mod:`jaxlab.checkpoint`); ``None``: no checkpoints.
+      resume: continue from the newest valid checkpoint in ``checkpoint_dir`` (refused if the
+        spec changed); without it, existing checkpoints there are removed.
+
+    Returns:
+      per group: ``records`` (one dict of ``(V,)`` numpy arrays per epoch run, in the group's
+      variant order), ``state`` (the final :class:`engine.TrainState`, numpy, leading ``V``)
+      and ``timing``.
+
+    Raises:
+      checkpoint.Preempted: SIGTERM arrived (the sweep was saved first when it could be).
+    """
     if init_params is not None and not isinstance(init_params, (list, tuple)):
         init_params = [init_params]
     check(init_params is None or len(init_params) == len(p.groups), "init_params",
           f"{len(init_params or [])} pytrees", f"expected one per group ({len(p.groups)})")
-    outputs = []
-    for gi, g in enumerate(p.groups):
-        prog = g.program
-        hp = _stack([variant_hparams(prog, v) for v in g.variants])
-        widths = np.stack([_widths(prog, v) for v in g.variants])
-        depth = np.array([len(v.model.widths) for v in g.variants], np.int32)
-        _, dkeys, skeys = variant_keys(g.variants)
-        data = group_data(g)
-        t0 = time.perf_counter()
-        if init_params is None:
-            params = _init_params(g)
+    check(isinstance(checkpoint_every, (int, np.integer)) and checkpoint_every >= 0,
+          "checkpoint_every", checkpoint_every, "must be an integer >= 0 (0: only on SIGTERM)")
+    mesh = distributed.variant_mesh(devices)
+    budget = memory.parse_bytes(memory_budget)
+    if budget is None:
+        budget = memory.device_budget(mesh.devices.flat[0])
+    params0 = None
+    if init_params is not None:
+        params0 = [_mask_params(g.program, _check_params(g.program, init_params[gi],
+                                                         _init_params_shape(g)),
+                                *_shape_inputs(g.program, g.variants))
+                   for gi, g in enumerate(p.groups)]
+        params0 = [jax.tree.map(np.asarray, jax.device_get(t)) for t in params0]
+    run = _Run(p, mesh, budget, params0, list(callbacks), checkpoint_every)
+    if checkpoint_dir is not None:
+        run.store = ckpt.Store(checkpoint_dir, writer=distributed.is_main())
+        run.fingerprint = ckpt.fingerprint(p.spec.to_dict(), _data_fingerprint(p, params0))
+        if resume:
+            run.restore()
         else:
-            params = _check_params(prog, init_params[gi], _init_params_shape(g))
-            params = _mask_params(prog, params, widths, depth)
-        state = _init_state_jit(prog, params, hp, widths, depth, skeys, dkeys)
+            run.store.clear()
+        distributed.barrier("jaxlab-checkpoints-ready")
+    guard = ckpt.on_sigterm() if checkpoint_dir is not None else contextlib.nullcontext(
+        ckpt.StopFlag())
+    try:
+        with guard as stop:
+            run.stop = stop
+            for gi, out in enumerate(run.outputs):  # resumed: the callbacks see every epoch
+                run.replay(gi, out["records"], out["state"].active)
+            for gi in range(len(run.outputs), len(p.groups)):
+                run.outputs.append(run.group(gi))
+    finally:
+        if run.store is not None:
+            run.store.close()
+    return run.outputs
+
+
+def _shape_inputs(prog: engine.Program, variants: Sequence[Variant]):
+    widths = np.stack([_widths(prog, v) for v in variants])
+    depth = np.array([len(v.model.widths) for v in variants], np.int32)
+    return widths, depth
+
+
+def _data_fingerprint(p: Plan, params0) -> dict:
+    """Checksums of what the spec does not name: the data arrays and given parameters."""
+    out = {}
+    for gi, g in enumerate(p.groups):
+        ds = g.dataset
+        parts = [ds.x_train, ds.y_train, ds.x_val, ds.y_val]
+        out[f"data (group {gi} arrays)"] = [ckpt.crc(np.asarray(a)) for a in parts
+                                            if a is not None]
+    if params0 is not None:
+        out["init_params"] = [ckpt.crc(a) for t in params0 for a in jax.tree.leaves(t)]
+    return out
+
+
+@dataclasses.dataclass
+class _Chunk:
+    """Variants trained together by one call of the compiled program."""
+
+    idx: np.ndarray  # (k,) positions in the group, k <= size
+    size: int  # padded variant count (a multiple of the device count)
+    state: Any = None  # the device state while it stays on the devices
+
+
+@functools.cache
+def _epoch_program(prog: engine.Program, mesh):
+    """``train_epoch`` of every device's share of the variants: data replicated, no
+    communication; the state is donated (updated in place)."""
+    variants = P(distributed.AXIS)
+    body = jax.shard_map(functools.partial(engine.train_epoch, prog), mesh=mesh,
+                         in_specs=(variants, P(), P()), out_specs=(variants, variants),
+                         check_vma=False)
+    return jax.jit(body, donate_argnums=0)
+
+
+def _rows(tree, idx):
+    return jax.tree.map(lambda a: a[idx], tree)
+
+
+def _write_rows(host, idx, rows) -> None:
+    for h, r in zip(jax.tree.leaves(host), jax.tree.leaves(rows), strict=True):
+        h[idx] = r[: len(idx)]
+
+
+class _Run:
+    """The host loop of one sweep: groups in turn, epochs in turn, chunks within an epoch."""
+
+    def __init__(self, p: Plan, mesh, budget, params0, callbacks, checkpoint_every):
+        self.p, self.mesh, self.budget = p, mesh, budget
+        self.params0, self.callbacks = params0, callbacks
+        self.every = int(checkpoint_every)
+        self.store: ckpt.Store | None = None
+        self.fingerprint: dict = {}
+        self.stop = ckpt.StopFlag()
+        self.outputs: list[dict] = []
+        self.step = 0  # epochs completed over the sweep: the checkpoint number
+        self.resumed: dict | None = None  # the current group's saved progress
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def restore(self) -> None:
+        found = self.store.latest()
+        if found is None:
+            return
+        step, arrays, meta = found
+        ckpt.check_same(meta["fingerprint"], self.fingerprint, self.store.directory)
+        self.step = step
+        for gi in range(meta["group"]):
+            saved = arrays["done"][str(gi)]
+            self.outputs.append({
+                "records": _unstack_records(saved["records"], meta["record_keys"][gi]),
+                "state": _unflatten_state(self.p.groups[gi], saved["state"],
+                                          self.store.directory),
+                "timing": meta["timing"][gi]})
+        if "current" in arrays:
+            g = self.p.groups[meta["group"]]
+            cur = arrays["current"]
+            self.resumed = {
+                "epoch": meta["epoch"], "working": np.asarray(meta["working"], np.int64),
+                "records": _unstack_records(cur["records"], meta["record_keys"][meta["group"]]),
+                "state": _unflatten_state(g, cur["state"], self.store.directory)}
+
+    def save(self, gi: int, epoch: int, host, records, working) -> None:
+        arrays: dict = {"current": {"state": _flatten_state(host),
+                                    "records": _stack_records(records)}}
+        if self.outputs:
+            arrays["done"] = {str(i): {"state": _flatten_state(o["state"]),
+                                       "records": _stack_records(o["records"])}
+                              for i, o in enumerate(self.outputs)}
+        meta = {"fingerprint": self.fingerprint, "group": gi, "epoch": epoch + 1,
+                "working": [int(i) for i in working],
+                "record_keys": [list(o["records"][0]) for o in self.outputs] + [list(records[0])],
+                "timing": [o["timing"] for o in self.outputs]}
+        self.store.save(self.step, arrays, meta)
+        distributed.barrier(f"jaxlab-checkpoint-{self.step}")
+
+    def replay(self, gi: int, records: list[dict], active_after) -> None:
+        """Report the epochs a checkpoint holds to the callbacks, as they first ran."""
+        g = self.p.groups[gi]
         epochs = max(v.train.epochs for v in g.variants)
-        # Compile ahead of time so that compilation shows as its own phase.
-        compiled = _train_epoch.lower(prog, state, data, jnp.int32(0)).compile()
-        compile_s = time.perf_counter() - t0
-        records = []
-        t1 = time.perf_counter()
-        for epoch in range(epochs):
-            state, rec = compiled(state, data, jnp.int32(epoch))
-            rec, active, diverged, stop_epoch = jax.device_get(
-                (rec, state.active, state.diverged, state.stop_epoch))
-            records.append(rec)
-            report = EpochReport(gi, g.indices, epoch, epochs, rec, active, diverged,
-                                 stop_epoch, compile_s if epoch == 0 else 0.0)
-            for cb in callbacks:
+        n = len(g.variants)
+        diverged, stop_epoch = np.zeros(n, bool), np.full(n, -1, np.int32)
+        for e, rec in enumerate(records):
+            active = records[e + 1]["trained"] if e + 1 < len(records) else active_after
+            ended = rec["stopped"] | rec["diverged"] | rec.get("pruned", False)
+            diverged = diverged | rec["diverged"]
+            stop_epoch = np.where(ended, e, stop_epoch)
+            report = EpochReport(gi, g.indices, e, epochs, rec, np.asarray(active, bool).copy(),
+                                 diverged.copy(), stop_epoch.copy())
+            for cb in self.callbacks:
                 cb(report)
+
+    # -- one group ------------------------------------------------------------------------------
+    def _capacity(self, gi: int, g: Group, data_host) -> tuple[int | None, memory.Estimate | None]:
+        """Variants one device holds within the budget (``None``: no limit)."""
+        if self.budget is None:
+            return None, None
+        prog = g.program
+        row = _abstract_row(g)
+        est = memory.analytic(prog, row, data_host)
+        per_device = -(-len(g.variants) // self.mesh.size)
+        if est.bytes(per_device) > self.budget // 4:  # it may matter: ask XLA
+            data_abs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), data_host)
+
+            def lower(k):
+                state = jax.tree.map(lambda s: jax.ShapeDtypeStruct((k,) + s.shape, s.dtype),
+                                     row)
+                return _probe_epoch.lower(prog, state, data_abs, np.int32(0))
+
+            est = memory.measure(lower, prog, row, data_host)
+        capacity = est.capacity(self.budget)
+        if capacity < 1:
+            raise ConfigError("memory_budget", self.budget,
+                              f"group {gi} needs about {est.bytes(1)} bytes for one variant "
+                              f"({est.source} estimate); raise the budget")
+        return capacity, est
+
+    def _chunks(self, working: np.ndarray, capacity: int | None) -> list[_Chunk]:
+        n_chunks, size = memory.chunk_layout(len(working), self.mesh.size, capacity)
+        step = -(-len(working) // n_chunks)
+        return [_Chunk(working[i: i + step], size) for i in range(0, len(working), step)]
+
+    def _init_host(self, gi: int, g: Group, chunks: list[_Chunk]):
+        """Every variant's initial state on the host, initialized one chunk at a time."""
+        host = None
+        for c in chunks:
+            padded = np.concatenate([c.idx, np.repeat(c.idx[-1:], c.size - len(c.idx))])
+            rows = _init_rows(g, padded, None if self.params0 is None else self.params0[gi])
+            if host is None:
+                host = jax.tree.map(lambda a: np.empty((len(g.variants),) + a.shape[1:],
+                                                       a.dtype), rows)
+            _write_rows(host, c.idx, rows)
+        return host
+
+    def _upload(self, host, c: _Chunk):
+        rows = distributed.pad_rows(_rows(host, c.idx), c.size)
+        active = np.zeros(c.size, bool)
+        active[: len(c.idx)] = host.active[c.idx]  # the padding copies never train
+        return distributed.shard(rows.replace(active=active), self.mesh)
+
+    def group(self, gi: int) -> dict:
+        g = self.p.groups[gi]
+        prog, n = g.program, len(g.variants)
+        epochs = max(v.train.epochs for v in g.variants)
+        t0 = time.perf_counter()
+        data_host = jax.tree.map(np.asarray, group_data(g))
+        data = distributed.replicate(data_host, self.mesh)
+        capacity, est = self._capacity(gi, g, data_host)
+        resumed, self.resumed = self.resumed, None
+        if resumed is None:
+            first, working, records = 0, np.arange(n), []
+            chunks = self._chunks(working, capacity)
+            host = self._init_host(gi, g, chunks)
+        else:
+            first, working, records = resumed["epoch"], resumed["working"], resumed["records"]
+            host = jax.tree.map(np.array, resumed["state"])
+            chunks = self._chunks(working, capacity)
+            self.replay(gi, records, host.active)
+        layout = {"chunks": len(chunks), "chunk_size": chunks[0].size if chunks else 0}
+        active, diverged = np.array(host.active), np.array(host.diverged)
+        stop_epoch = np.array(host.stop_epoch)
+        programs: dict[int, Any] = {}
+        compile_s = 0.0
+
+        def program(size, state):
+            nonlocal compile_s
+            if size not in programs:
+                t = time.perf_counter()
+                programs[size] = _epoch_program(prog, self.mesh).lower(
+                    state, data, np.int32(0)).compile()
+                compile_s += time.perf_counter() - t
+            return programs[size]
+
+        def sync():
+            for c in chunks:
+                if c.state is not None:
+                    _write_rows(host, c.idx, distributed.to_host(c.state))
+
+        setup_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        epoch = first - 1
+        for epoch in range(first, epochs if working.size else first):
+            parts = []
+            for c in chunks:
+                st = c.state if c.state is not None else self._upload(host, c)
+                st, rec = program(c.size, st)(st, data, np.int32(epoch))
+                c.state = st if len(chunks) == 1 else None
+                if c.state is None:
+                    _write_rows(host, c.idx, distributed.to_host(st))
+                    flags = (host.active[c.idx], host.diverged[c.idx], host.stop_epoch[c.idx])
+                    rec = distributed.to_host(rec)
+                else:
+                    rec, *flags = distributed.to_host((rec, st.active, st.diverged,
+                                                       st.stop_epoch))
+                parts.append((c.idx, rec))
+                for whole, part in zip((active, diverged, stop_epoch), flags, strict=True):
+                    whole[c.idx] = part[: len(c.idx)]
+            rec = _merge_records(parts, n)
+            if g.halving is not None:
+                rec["pruned"] = np.zeros(n, bool)
+                if g.halving.is_rung(epoch) and epoch + 1 < epochs:
+                    keep = g.halving.survivors(rec[g.halving.metric], active)
+                    pruned = active & ~keep
+                    if pruned.any():
+                        sync()
+                        rec["pruned"] = pruned
+                        active[pruned] = False
+                        stop_epoch[pruned] = epoch
+                        host.active[pruned] = False
+                        host.stop_epoch[pruned] = epoch
+                        working = np.flatnonzero(active)  # compact: survivors only
+                        chunks = self._chunks(working, capacity)
+            records.append(rec)
+            self.step += 1
+            report = EpochReport(gi, g.indices, epoch, epochs, rec, active.copy(),
+                                 diverged.copy(), stop_epoch.copy(),
+                                 setup_s + compile_s if epoch == first else 0.0)
+            for cb in self.callbacks:
+                cb(report)
+            done = not active.any() or epoch + 1 == epochs
+            stop = (distributed.any_process(self.stop.requested) if self.store is not None
+                    else self.stop.requested)
+            if self.store is not None and not done and (
+                    stop or (self.every and (epoch + 1) % self.every == 0)):
+                sync()
+                self.save(gi, epoch, host, records, working)
+            if stop and not done:
+                raise ckpt.Preempted(self.store and self.store.directory, epoch + 1, gi)
             if not active.any():
                 break
-        state = _finish(prog, state)
-        state = jax.device_get(state)
-        outputs.append({"records": records, "state": state,
-                        "timing": {"compile_s": compile_s,
-                                   "train_s": time.perf_counter() - t1}})
-    return outputs
+        sync()
+        if not records:
+            raise ConfigError("resume", first, "the checkpoint holds no epoch of this group")
+        state = _finish_host(prog, host, max(c.size for c in chunks) if chunks else n)
+        # Programs compile on first use, inside the loop: count that time as compilation.
+        timing = {"compile_s": setup_s + compile_s,
+                  "train_s": time.perf_counter() - t1 - compile_s,
+                  "devices": self.mesh.size, **layout}
+        if est is not None:
+            timing["bytes_per_variant"] = est.per_variant
+            timing["memory_estimate"] = est.source
+        return {"records": records, "state": state, "timing": timing}
+
+
+def _merge_records(parts, n: int) -> dict:
+    """One ``(n,)`` array per entry from the chunks' records; variants in no chunk (pruned or
+    finished earlier) get a record with ``trained`` false and placeholder values."""
+    first = parts[0][1]
+    out = {}
+    for k, v in first.items():
+        v = np.asarray(v)
+        fill = np.nan if np.issubdtype(v.dtype, np.floating) else 0
+        out[k] = np.full((n,) + v.shape[1:], fill, v.dtype)
+    for idx, rec in parts:
+        for k, v in rec.items():
+            out[k][idx] = np.asarray(v)[: len(idx)]
+    return out
+
+
+def _init_rows(g: Group, idx: np.ndarray, params0) -> engine.TrainState:
+    """Initial numpy states of the variants at positions ``idx`` of ``g`` (repeats allowed)."""
+    prog = g.program
+    vs = [g.variants[i] for i in idx]
+    hp = _stack([variant_hparams(prog, v) for v in vs])
+    widths, depth = _shape_inputs(prog, vs)
+    _, dkeys, skeys = variant_keys(vs)
+    params = _init_params_for(prog, vs) if params0 is None else _rows(params0, idx)
+    state = _init_state_jit(prog, params, hp, widths, depth, skeys, dkeys)
+    return jax.tree.map(np.array, jax.device_get(state))
+
+
+def _abstract_row(g: Group):
+    """One variant's state as ``ShapeDtypeStruct`` leaves (nothing computed)."""
+    prog, v = g.program, g.variants[0]
+    dtype = jnp.float64 if prog.dtype == "float64" else jnp.float32
+    widths, depth = _shape_inputs(prog, [v])
+    keys = jax.ShapeDtypeStruct((1, 2), jnp.uint32)
+    params = jax.eval_shape(functools.partial(_init_group, prog.arch, v.model.kernel_init, dtype),
+                            keys, widths, depth, jax.ShapeDtypeStruct((1,), dtype))
+    hp = {k: np.zeros(1) for k in prog.hparam_names}
+    state = jax.eval_shape(functools.partial(_init_state, prog), params, hp, widths, depth,
+                           keys, keys)
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape[1:], s.dtype), state)
+
+
+def _finish_host(prog: engine.Program, host, size: int):
+    """:func:`engine.finish` over the host state, ``size`` variants at a time."""
+    es = prog.early_stopping
+    if es is None or not es.restore:
+        return host
+    n = host.active.shape[0]
+    for start in range(0, n, size):
+        idx = np.arange(start, min(start + size, n))
+        _write_rows(host, idx, jax.device_get(_finish(prog, _rows(host, idx))))
+    return host
+
+
+# -- checkpoint layout ----------------------------------------------------------------------------
+def _stack_records(records: list[dict]) -> dict:
+    return {k: np.stack([np.asarray(r[k]) for r in records]) for k in records[0]}
+
+
+def _unstack_records(stacked: dict, keys: list[str]) -> list[dict]:
+    n_epochs = len(stacked[keys[0]])
+    return [{k: np.asarray(stacked[k][e]) for k in keys} for e in range(n_epochs)]
+
+
+def _flatten_state(state) -> dict:
+    return {f"{i:04d}": np.asarray(a) for i, a in enumerate(jax.tree.leaves(state))}
+
+
+def _unflatten_state(g: Group, flat: dict, directory: str):
+    template = _abstract_row(g)
+    leaves, treedef = jax.tree.flatten(template)
+    saved = [flat[k] for k in sorted(flat)]
+    ok = len(saved) == len(leaves) and all(
+        a.shape[1:] == t.shape and a.dtype == t.dtype for a, t in zip(saved, leaves, strict=False))
+    if not ok:
+        raise ConfigError("resume", directory, "the checkpoint's state does not fit this "
+                                               "program (written by another jaxlab version?)")
+    return jax.tree.unflatten(treedef, [np.array(a) for a in saved])
 
 
 def _init_params_shape(g: Group):

@@ -210,6 +210,8 @@ def test_save_svg_and_refuse_unknown_format(result, tmp_path):
     (lambda r: plotting.sensitivity(r, "lr"), "metric"),
     (lambda r: plotting.heatmap(r, x="seed", y="seed"), "heatmap"),
     (lambda r: plotting.compare(r, variants=[99]), "variants"),
+    (lambda r: plotting.curves(r, color="seed", aggregate="seed"), "color"),
+    (lambda r: plotting.sensitivity(r, color="learning_rate"), "color"),
 ])
 def test_mistakes_raise_config_errors_naming_the_field(result, call, field):
     with pytest.raises(ConfigError) as e:

@@ -174,11 +174,13 @@ def test_rerun_into_the_same_logdir_replaces_the_runs(tmp_path):
         assert len(os.listdir(tmp_path / d)) == 1
 
 
-def test_a_worker_error_reaches_the_caller(tmp_path):
+@pytest.mark.parametrize("background", [True, False])
+def test_a_write_error_reaches_the_caller(tmp_path, background):
     plan = jl.plan(tiny_spec())
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    logger = tblog.TensorBoardLogger(str(blocker), plan)  # run dirs cannot be made
+    # Run directories cannot be made under a file.
+    logger = tblog.TensorBoardLogger(str(blocker), plan, background=background)
     with pytest.raises(OSError):
         for r in reports(plan, 3):
             logger(r)

@@ -1,0 +1,238 @@
+"""Checkpoints of a running sweep (orbax-checkpoint): save atomically, resume exactly.
+
+A checkpoint holds everything needed to continue a sweep as if it had never stopped:
+
+* every finished group's records and final state;
+* the current group's :class:`~jaxlab.engine.TrainState` of every variant (parameters,
+  optimizer states, RNG keys, early-stopping, divergence and halving flags), its records so
+  far, and which variants are still being trained;
+* the cursor (group, next epoch) and a fingerprint of the spec and the data.
+
+Epoch ``e`` of a variant draws its shuffle order and dropout masks from
+``fold_in(key, e)``, so the epochs after the cursor replay exactly. Arrays are stored on the
+host without the padding dummies, so a checkpoint resumes on any number of devices.
+
+Orbax writes each checkpoint into a temporary directory and renames it into place, so a
+killed save leaves no checkpoint behind. Each array's CRC-32 is kept in the metadata: a
+checkpoint that fails to load or to verify is skipped (with a warning) and the one before it
+used. The last :data:`KEEP` checkpoints are kept. Only the main process writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import threading
+import warnings
+import zlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from jaxlab.errors import ConfigError, JaxlabError
+
+KEEP = 2  # checkpoints kept
+FORMAT = 1
+
+
+class Preempted(JaxlabError):
+    """The sweep stopped on SIGTERM after saving a checkpoint; resume it with ``--resume``."""
+
+    def __init__(self, directory: str | None, epoch: int, group: int):
+        self.directory, self.epoch, self.group = directory, epoch, group
+        where = (f"checkpoint saved in {directory}; continue with --resume" if directory
+                 else "no checkpoint directory: progress lost")
+        super().__init__(f"stopped by SIGTERM after epoch {epoch} of group {group}; {where}")
+
+
+# -- fingerprints -------------------------------------------------------------------------------
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: d}
+
+
+def fingerprint(spec_dict: Mapping, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What must not change between a run and its resumption: the spec (dotted fields) and
+    ``extra`` entries such as checksums of in-memory data or initial parameters."""
+    flat = _flatten(json.loads(json.dumps(spec_dict, default=str)))
+    flat.update({k: v for k, v in (extra or {}).items()})
+    return flat
+
+
+def digest(fp: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(fp, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def check_same(saved: Mapping[str, Any], current: Mapping[str, Any], directory: str) -> None:
+    """Refuse to resume when the spec changed, naming the first changed field."""
+    for key in sorted(set(saved) | set(current)):
+        old, new = saved.get(key, "<unset>"), current.get(key, "<unset>")
+        if old != new:
+            raise ConfigError(key, new, f"differs from the checkpoint in {directory} (was "
+                                        f"{old!r}); resume with the spec that started the run, "
+                                        "or start afresh without --resume")
+
+
+def crc(a: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(a).view(np.uint8).ravel())
+
+
+def checksums(tree: Mapping) -> dict[str, int]:
+    return {k: crc(np.asarray(v)) for k, v in _flatten(tree).items()}
+
+
+# -- the store ----------------------------------------------------------------------------------
+class Store:
+    """A directory of numbered checkpoints (orbax ``CheckpointManager``), last :data:`KEEP` kept.
+
+    Args:
+      directory: where checkpoints live (created by the writer).
+      writer: this process writes (the main process); the others only read.
+    """
+
+    def __init__(self, directory: str, *, writer: bool = True):
+        self.directory = os.path.abspath(directory)
+        self.writer = writer
+        self._manager = None
+
+    def _ocp(self):
+        # Orbax is imported on first use: a sweep without checkpoints never loads it.
+        import orbax.checkpoint as ocp
+
+        logging.getLogger("absl").setLevel(logging.ERROR)  # orbax logs every save at INFO
+        return ocp
+
+    def manager(self):
+        if self._manager is None:
+            ocp = self._ocp()
+            import jax
+
+            me = jax.process_index()
+            if self.writer:
+                os.makedirs(self.directory, exist_ok=True)
+            options = ocp.CheckpointManagerOptions(
+                max_to_keep=KEEP, create=False, enable_async_checkpointing=False,
+                cleanup_tmp_directories=self.writer, read_only=not self.writer,
+                # Each process acts alone: the writer saves host copies of the whole sweep,
+                # the readers read them; no orbax barrier involves the other processes.
+                multiprocessing_options=ocp.options.MultiprocessingOptions(
+                    primary_host=me, active_processes={me}))
+            self._manager = ocp.CheckpointManager(self.directory, options=options,
+                                                  item_names=("arrays", "meta"))
+        return self._manager
+
+    def steps(self) -> list[int]:
+        if not os.path.isdir(self.directory):
+            return []
+        return sorted(self.manager().all_steps())
+
+    def save(self, step: int, arrays: Mapping, meta: Mapping) -> None:
+        """Write checkpoint ``step`` atomically (the writer only)."""
+        if not self.writer:
+            return
+        ocp = self._ocp()
+        meta = {**meta, "format": FORMAT, "crc32": checksums(arrays)}
+        mgr = self.manager()
+        if step in mgr.all_steps():  # a stale one, e.g. left by a run that was resumed earlier
+            self.delete(step)
+        mgr.save(step, args=ocp.args.Composite(arrays=ocp.args.PyTreeSave(dict(arrays)),
+                                               meta=ocp.args.JsonSave(dict(meta))), force=True)
+        mgr.wait_until_finished()
+
+    def load(self, step: int) -> tuple[dict, dict]:
+        """Read and verify checkpoint ``step``; raises on any damage."""
+        ocp = self._ocp()
+        out = self.manager().restore(step, args=ocp.args.Composite(
+            arrays=ocp.args.PyTreeRestore(), meta=ocp.args.JsonRestore()))
+        arrays, meta = out["arrays"], out["meta"]
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ValueError(f"unknown checkpoint format {meta.get('format')!r}")
+        arrays = _to_numpy(arrays)
+        sums = checksums(arrays)
+        if sums != meta["crc32"]:
+            bad = sorted(k for k in set(sums) | set(meta["crc32"])
+                         if sums.get(k) != meta["crc32"].get(k))
+            raise ValueError(f"checksum mismatch in {bad[:3]}")
+        return arrays, meta
+
+    def latest(self) -> tuple[int, dict, dict] | None:
+        """The newest checkpoint that loads and verifies, as ``(step, arrays, meta)``.
+
+        Damaged newer ones are reported and (by the writer) deleted, so that the run that
+        resumes from an older step can save its own steps again.
+        """
+        for step in reversed(self.steps()):
+            try:
+                arrays, meta = self.load(step)
+            except Exception as e:  # any damage: truncated, corrupt, partial
+                warnings.warn(f"checkpoint {step} in {self.directory} is damaged "
+                              f"({type(e).__name__}: {str(e)[:200]}); using the one before",
+                              stacklevel=2)
+                if self.writer:
+                    self.delete(step)
+                continue
+            return step, arrays, meta
+        return None
+
+    def delete(self, step: int) -> None:
+        if not self.writer:
+            return
+        try:
+            self.manager().delete(step)
+        except Exception:  # a damaged step orbax cannot parse: remove the folder itself
+            shutil.rmtree(os.path.join(self.directory, str(step)), ignore_errors=True)
+            self._manager = None  # re-read the steps
+
+    def clear(self) -> None:
+        """Remove every checkpoint (a fresh run in a directory that has some)."""
+        if self.writer and os.path.isdir(self.directory):
+            shutil.rmtree(self.directory)
+        self._manager = None
+
+    def close(self) -> None:
+        if self._manager is not None:
+            self._manager.close()
+            self._manager = None
+
+
+def _to_numpy(tree):
+    if isinstance(tree, Mapping):
+        return {k: _to_numpy(v) for k, v in tree.items()}
+    return np.asarray(tree)
+
+
+# -- SIGTERM ------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class StopFlag:
+    """Set by SIGTERM; the runner saves and stops at the end of the epoch."""
+
+    requested: bool = False
+
+
+@contextlib.contextmanager
+def on_sigterm() -> Iterator[StopFlag]:
+    """Within the block, SIGTERM sets the yielded flag instead of killing the process."""
+    flag = StopFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag  # signal handlers live in the main thread; elsewhere SIGTERM stays fatal
+        return
+
+    def handler(signum, frame):
+        flag.requested = True
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,519 @@
+"""The course's experiments: run one by name (``jaxlab run NAME``), list them (``jaxlab list``).
+
+An experiment is a module of the top-level ``experiments`` package that defines
+``EXPERIMENT = Experiment(name, title, course, run)``; ``run(ctx)`` builds its sweeps, trains
+them through the :class:`Context`, draws the course's figures and returns
+:class:`Findings`: the course's claim, whether this run shows it, and the numbers measured.
+:func:`run_experiment` gives it a fresh directory and writes::
+
+  OUT/NAME/findings.md        claim, verdict, numbers, figures, runs (compiles, seconds)
+  OUT/NAME/findings.json      the same, machine-readable
+  OUT/NAME/*.png              the figures the course shows
+  OUT/NAME/results/SWEEP/     every sweep's results directory (``Result.save``)
+  OUT/NAME/tensorboard/SWEEP/ one TensorBoard run per variant
+
+Every experiment is reproducible: its data generators, seeds (a ``seed`` axis: repeats are
+variants of one program, never a loop of runs) and settings are fixed in its module, and
+``findings.md`` records the command line, the overrides and the library versions.
+
+``--quick`` runs a small version (tests), ``--set key=value`` overrides every sweep of the
+experiment the way ``jaxlab sweep --set`` does (``train.epochs=5``,
+``sweep.grid.seed=[0,1]``, ``data.name=digits``), ``--data-dir`` points MNIST at its files.
+
+Example:
+  >>> outcome = run_experiment("capacity-nodes", Options(quick=True, out="/tmp/runs"))
+  ...                                                                  # doctest: +SKIP
+  >>> outcome.findings.holds, outcome.findings.numbers["loss_at_1"]    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import importlib.util
+import json
+import math
+import os
+import pathlib
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from jaxlab import api, plotting
+from jaxlab import data as data_lib
+from jaxlab.config import Sweep, apply_overrides
+from jaxlab.errors import ConfigError, check
+from jaxlab.results import Result, atomic_write_text
+
+
+# -- what an experiment is ----------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """How to run an experiment.
+
+    Attributes:
+      quick: the small version (seconds; what the tests run).
+      overrides: ``key=value`` strings applied to every sweep (see :meth:`Context.configure`).
+      out: the parent directory; the experiment writes ``out/NAME``.
+      data_dir: where offline MNIST files live (``data.data_dir`` of every sweep).
+      tensorboard: write TensorBoard logs.
+      progress: progress bars (``None``: only on a terminal).
+    """
+
+    quick: bool = False
+    overrides: tuple[str, ...] = ()
+    out: str = "runs"
+    data_dir: str | None = None
+    tensorboard: bool = True
+    progress: bool | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Findings:
+    """What an experiment measured.
+
+    Attributes:
+      claim: what the course says, in one sentence.
+      holds: whether this run's numbers show it.
+      summary: one line with the measured numbers (the README catalogue line).
+      numbers: named measurements (plain floats), e.g. ``{"loss_at_1": 2.77}``.
+      tables: titled tables printed into ``findings.md``.
+      figures: file names of the figures written (in the experiment's directory).
+    """
+
+    claim: str
+    holds: bool
+    summary: str
+    numbers: Mapping[str, float]
+    tables: Mapping[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
+    figures: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """One course experiment.
+
+    Attributes:
+      name: the ``jaxlab run`` name, e.g. ``capacity-nodes``.
+      title: one line for ``jaxlab list``.
+      course: where the course teaches it (chapter or lesson).
+      run: ``run(ctx) -> Findings``.
+    """
+
+    name: str
+    title: str
+    course: str
+    run: Callable[[Context], Findings]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInfo:
+    """One sweep trained by an experiment: its size, compiles and time."""
+
+    name: str
+    variants: int
+    groups: int
+    programs: int  # distinct compiled programs (groups that differ only in data share one)
+    compile_s: float
+    train_s: float
+    wall_s: float
+    result: Result = dataclasses.field(repr=False, compare=False)
+
+
+@dataclasses.dataclass
+class Context:
+    """What an experiment's ``run`` works through: settings, output directory, a runner.
+
+    ``runs`` lists the sweeps trained so far (in order); nothing else changes.
+    """
+
+    name: str
+    out: str
+    options: Options
+    runs: list[RunInfo] = dataclasses.field(default_factory=list)
+
+    @property
+    def quick(self) -> bool:
+        return self.options.quick
+
+    def configure(self, spec: Sweep) -> Sweep:
+        """``spec`` with the ``--set`` overrides and ``--data-dir`` applied."""
+        overrides = list(self.options.overrides)
+        if self.options.data_dir is not None:
+            overrides.append(f"data.data_dir={json.dumps(self.options.data_dir)}")
+        if not overrides:
+            return spec
+        return Sweep.from_dict(apply_overrides(spec.to_dict(), overrides))
+
+    def run(self, spec: Sweep, *, init_params: Any = None,
+            dataset: data_lib.Dataset | None = None) -> Result:
+        """Train ``spec`` as given; save ``results/<spec.name>``, log ``tensorboard/<name>``.
+
+        This is a :class:`jaxlab.recipes.Runner`.
+        """
+        check(all(r.name != spec.name for r in self.runs), "sweep name", spec.name,
+              "already used in this experiment")
+        t0 = time.perf_counter()
+        plan = api.plan(spec, dataset=dataset)
+        tb = (os.path.join(self.out, "tensorboard", spec.name) if self.options.tensorboard
+              else None)
+        result = api.run(spec, init_params=init_params, dataset=dataset, tensorboard=tb,
+                         progress=self.options.progress)
+        result.save(os.path.join(self.out, "results", spec.name))
+        self.runs.append(RunInfo(
+            name=spec.name, variants=len(result), groups=len(plan.groups),
+            programs=len({g.program for g in plan.groups}),
+            compile_s=sum(t["compile_s"] for t in result.timing),
+            train_s=sum(t["train_s"] for t in result.timing),
+            wall_s=time.perf_counter() - t0, result=result))
+        return result
+
+    def sweep(self, spec: Sweep) -> Result:
+        """``run(configure(spec))``: a plain sweep with the user's overrides."""
+        return self.run(self.configure(spec))
+
+    def figure(self, fig: Figure, name: str) -> str:
+        """Save ``fig`` as ``name`` (e.g. ``loss.png``) in the experiment's directory."""
+        return os.path.basename(plotting.save(fig, os.path.join(self.out, name)))
+
+    def table(self, frame: pd.DataFrame, name: str) -> str:
+        """Save ``frame`` as CSV ``name`` in the experiment's directory."""
+        path = os.path.join(self.out, name)
+        atomic_write_text(path, frame.to_csv(index=False))
+        return name
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What :func:`run_experiment` returns: the findings, the sweeps run, where and how long."""
+
+    experiment: Experiment
+    findings: Findings
+    runs: tuple[RunInfo, ...]
+    out: str
+    wall_s: float
+
+    @property
+    def programs(self) -> int:
+        return sum(r.programs for r in self.runs)
+
+    def result(self, name: str) -> Result:
+        """The result of the sweep named ``name``."""
+        for r in self.runs:
+            if r.name == name:
+                return r.result
+        raise ConfigError("sweep name", name, f"not run; have {[r.name for r in self.runs]}")
+
+
+# -- the registry -------------------------------------------------------------------------------
+def registry() -> dict[str, Experiment]:
+    """name -> :class:`Experiment`, from the ``experiments`` package.
+
+    The package sits beside ``jaxlab`` in the source tree; when it is not importable (an
+    installed console script run outside the repository) it is loaded from there.
+    """
+    try:
+        module = importlib.import_module("experiments")
+    except ModuleNotFoundError as e:
+        if e.name != "experiments":
+            raise
+        init = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "__init__.py"
+        if not init.is_file():
+            raise ConfigError("experiments", str(init.parent), "the experiments package is "
+                              "not installed and not beside the jaxlab package") from None
+        spec = importlib.util.spec_from_file_location(
+            "experiments", init, submodule_search_locations=[str(init.parent)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["experiments"] = module  # what `import experiments` would have done
+        spec.loader.exec_module(module)
+    return dict(module.EXPERIMENTS)
+
+
+def get(name: str, experiments: Mapping[str, Experiment] | None = None) -> Experiment:
+    experiments = registry() if experiments is None else experiments
+    if name not in experiments:
+        raise ConfigError("experiment", name, f"unknown; expected one of {sorted(experiments)} "
+                                              "(see jaxlab list)")
+    return experiments[name]
+
+
+def run_experiment(name: str, options: Options = Options(), *,
+                   experiments: Mapping[str, Experiment] | None = None,
+                   argv: Sequence[str] | None = None) -> Outcome:
+    """Run experiment ``name`` and write its directory ``options.out/name``.
+
+    Args:
+      name: the experiment (``jaxlab list``).
+      options: quick, overrides, output, data directory.
+      experiments: the registry (default :func:`registry`).
+      argv: the command line, recorded in ``findings.md``.
+
+    Returns:
+      The :class:`Outcome`.
+    """
+    exp = get(name, experiments)
+    out = os.path.join(options.out, exp.name)
+    os.makedirs(out, exist_ok=True)
+    ctx = Context(exp.name, out, options)
+    t0 = time.perf_counter()
+    try:
+        findings = exp.run(ctx)
+    except ConfigError as e:
+        if e.field != "data.name" or e.value not in ("mnist", "fashion_mnist"):
+            raise
+        raise ConfigError(e.field, e.value, f"{e.reason} Offline now: jaxlab run {exp.name} "
+                          "--set data.name=digits") from e
+    outcome = Outcome(exp, findings, tuple(ctx.runs), out, time.perf_counter() - t0)
+    write_findings(outcome, argv)
+    return outcome
+
+
+# -- findings.md --------------------------------------------------------------------------------
+def _fmt(x: Any) -> str:
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "no"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        if not math.isfinite(x):
+            return str(x)
+        return f"{x:.4g}"
+    return str(x)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured markdown table of ``frame`` (index dropped), numbers to 4 digits."""
+    cols = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _versions() -> str:
+    import flax
+    import jax
+    import optax
+
+    return (f"jax {jax.__version__}, flax {flax.__version__}, optax {optax.__version__}, "
+            f"Python {platform.python_version()}, {platform.machine()}, "
+            f"{os.cpu_count()} CPU cores")
+
+
+def findings_markdown(outcome: Outcome, argv: Sequence[str] | None = None) -> str:
+    """The text of ``findings.md``."""
+    exp, f = outcome.experiment, outcome.findings
+    verdict = "**holds**" if f.holds else "**does not hold**"
+    lines = [f"# {exp.name}: {exp.title}", "",
+             f"Course: {exp.course}", "",
+             f"**Claim.** {f.claim}", "",
+             f"**Measured in this run** ({verdict}). {f.summary}", ""]
+    if f.numbers:
+        lines += ["## Numbers", "", markdown_table(pd.DataFrame(
+            {"measure": list(f.numbers), "value": list(f.numbers.values())})), ""]
+    for title, table in f.tables.items():
+        lines += [f"## {title}", "", markdown_table(table), ""]
+    if f.figures:
+        lines += ["## Figures", ""] + [f"![{name}]({name})" for name in f.figures] + [""]
+    runs = pd.DataFrame([{"sweep": r.name, "variants": r.variants, "groups": r.groups,
+                          "compiled programs": r.programs, "compile s": r.compile_s,
+                          "train s": r.train_s, "wall s": r.wall_s} for r in outcome.runs])
+    lines += ["## Runs", "",
+              "Each sweep is one vectorized program per structural group (repeats over seeds "
+              "are variants of it); results in `results/<sweep>/`, TensorBoard logs in "
+              "`tensorboard/<sweep>/`.", ""]
+    if not runs.empty:
+        lines += [markdown_table(runs), ""]
+    command = "jaxlab run " + " ".join(shlex.quote(a) for a in argv) if argv else None
+    lines += ["## Reproduce", "",
+              f"`{command or 'jaxlab run ' + exp.name}` "
+              f"(total {outcome.wall_s:.1f} s, {outcome.programs} compiled programs). "
+              f"{_versions()}.", ""]
+    return "\n".join(lines)
+
+
+def write_findings(outcome: Outcome, argv: Sequence[str] | None = None) -> None:
+    """Write ``findings.md`` and ``findings.json`` into the experiment's directory."""
+    f = outcome.findings
+    atomic_write_text(os.path.join(outcome.out, "findings.md"), findings_markdown(outcome, argv))
+    doc = {"experiment": outcome.experiment.name, "claim": f.claim, "holds": bool(f.holds),
+           "summary": f.summary, "numbers": {k: _json_number(v) for k, v in f.numbers.items()},
+           "figures": list(f.figures), "wall_s": outcome.wall_s, "programs": outcome.programs,
+           "runs": [{k: v for k, v in dataclasses.asdict(r).items() if k != "result"}
+                    for r in _shallow(outcome.runs)]}
+    atomic_write_text(os.path.join(outcome.out, "findings.json"), json.dumps(doc, indent=1))
+
+
+def _shallow(runs: Sequence[RunInfo]) -> list[RunInfo]:
+    # dataclasses.asdict would deep-copy the results; drop them first.
+    return [dataclasses.replace(r, result=None) for r in runs]
+
+
+def _json_number(v: Any):
+    v = float(v)
+    return v if math.isfinite(v) else str(v)
+
+
+# -- command line -------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jaxlab run", description="Run one of the course's "
+                                "experiments (see jaxlab list).")
+    p.add_argument("name", help="experiment name, e.g. capacity-nodes")
+    p.add_argument("--quick", action="store_true", help="a small version (seconds)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override every sweep of the experiment, e.g. train.epochs=5, "
+                        "sweep.grid.seed=[0,1], data.name=digits")
+    p.add_argument("--out", default="runs", help="parent directory (writes OUT/NAME)")
+    p.add_argument("--data-dir", help="offline MNIST files (IDX or mnist.npz) or a tfds dir")
+    p.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard logs")
+    p.add_argument("--progress", action="store_true", help="progress bars even off a terminal")
+    return p
+
+
+def main_run(argv: Sequence[str] | None = None) -> int:
+    """``jaxlab run NAME [--quick] [--set k=v ...] [--out DIR] [--data-dir DIR]``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    options = Options(quick=args.quick, overrides=tuple(args.set), out=args.out,
+                      data_dir=args.data_dir, tensorboard=not args.no_tensorboard,
+                      progress=True if args.progress else None)
+    outcome = run_experiment(args.name, options, argv=argv)
+    f = outcome.findings
+    print(f"{outcome.experiment.name}: {'holds' if f.holds else 'DOES NOT HOLD'}: {f.summary}")
+    print(f"wrote {outcome.out} ({outcome.wall_s:.1f} s, {outcome.programs} compiled "
+          f"programs); see {os.path.join(outcome.out, 'findings.md')}")
+    return 0
+
+
+def main_list(experiments: Mapping[str, Experiment] | None = None) -> int:
+    """``jaxlab list``: one line per experiment."""
+    experiments = registry() if experiments is None else experiments
+    width = max(len(n) for n in experiments)
+    for name, exp in experiments.items():
+        print(f"{name:<{width}}  {exp.title}")
+    return 0
+
+
+# -- helpers the experiments share --------------------------------------------------------------
+def by_axis(result: Result, column: str, axis: str, *, where: Mapping[str, Any] | None = None,
+            stat: str = "mean") -> pd.Series:
+    """``result.variants[column]`` aggregated over repeats: one value per value of ``axis``.
+
+    Args:
+      result: a sweep result.
+      column: a ``variants`` column (``final_loss``, ``best_val_accuracy``...).
+      axis: a swept axis, dotted or short (``width``).
+      where: only variants with these axis values (dotted or short names).
+      stat: ``mean``, ``std``, ``min``, ``max`` or ``median`` over the repeats.
+    """
+    rows = _select(result.variants, result, where)
+    axis = _axis(result, axis)
+    return rows.groupby(axis, sort=True)[column].agg(stat)
+
+
+def at_epoch(result: Result, metric: str, epoch: int, axis: str, *,
+             where: Mapping[str, Any] | None = None, stat: str = "mean") -> pd.Series:
+    """``metric`` at ``epoch`` (1-based; a variant's last epoch if it stopped earlier),
+    aggregated over repeats per value of ``axis``."""
+    h = result.history
+    last = h[h.epoch <= epoch].sort_values("epoch").groupby("variant").tail(1)
+    rows = _select(last, result, where)
+    return rows.groupby(_axis(result, axis), sort=True)[metric].agg(stat)
+
+
+def curve_mean(result: Result, metric: str, axis: str, *,
+               where: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Mean learning curve over repeats: epochs (rows) x values of ``axis`` (columns)."""
+    rows = _select(result.history, result, where)
+    return rows.pivot_table(index="epoch", columns=_axis(result, axis), values=metric,
+                            aggfunc="mean")
+
+
+def _axis(result: Result, axis: str) -> str:
+    from jaxlab import labels
+
+    return labels.resolve_axis(axis, [c for c in result.variants.columns if "." in c])
+
+
+def _select(frame: pd.DataFrame, result: Result, where: Mapping[str, Any] | None):
+    for key, value in (where or {}).items():
+        frame = frame[frame[_axis(result, key)] == value]
+    return frame
+
+
+def roughness(result: Result, metric: str, *, start: int = 0) -> pd.Series:
+    """Per variant: the mean absolute change of ``metric`` from one epoch to the next, over
+    epochs after ``start`` (how noisy a learning curve is)."""
+    h = result.history[result.history.epoch > start].sort_values(["variant", "epoch"])
+    return h.groupby("variant")[metric].apply(lambda s: float(np.mean(np.abs(np.diff(s)))))
+
+
+def panels(frames: Mapping[str, pd.DataFrame], *, xlabel: str = "epoch", ylabel: str = "",
+           logx: bool = False, logy: bool = False, ncols: int = 4, title: str | None = None,
+           styles: Mapping[str, str] | None = None,
+           panel_size: tuple[float, float] = (3.4, 2.6), sharey: bool = True) -> Figure:
+    """One panel per entry of ``frames``; each frame's columns are its lines (x = index).
+
+    Example:
+      >>> fig = panels({"batch=4": pd.DataFrame({"train": [0.5, 0.8], "test": [0.4, 0.7]})})
+    """
+    n = len(frames)
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
+    axs = fig.subplots(nrows, ncols, squeeze=False, sharey=sharey).ravel()
+    for ax in axs[n:]:
+        fig.delaxes(ax)
+    for ax, (name, frame) in zip(axs, frames.items(), strict=False):
+        for col in frame.columns:
+            ax.plot(frame.index, frame[col], (styles or {}).get(str(col), "-"), label=str(col))
+        ax.set_title(name, fontsize="medium")
+        if logx:
+            ax.set_xscale("log")
+        if logy:
+            ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if len(frame.columns) > 1:
+            ax.legend(fontsize="x-small")
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    return fig
+
+
+def bars(values: pd.DataFrame, *, ylabel: str, title: str | None = None,
+         logy: bool = False, figsize: tuple[float, float] = (6.0, 3.8)) -> Figure:
+    """Grouped bars: rows of ``values`` on x, one bar per column (optional ``<col>_std``
+    columns draw error bars)."""
+    cols = [c for c in values.columns if not str(c).endswith("_std")]
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.subplots()
+    x = np.arange(len(values))
+    width = 0.8 / max(len(cols), 1)
+    for i, c in enumerate(cols):
+        err = values.get(f"{c}_std")
+        ax.bar(x + (i - (len(cols) - 1) / 2) * width, values[c], width, label=str(c),
+               yerr=None if err is None else err.to_numpy(), capsize=3)
+    ax.set_xticks(x, [str(i) for i in values.index])
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    if len(cols) > 1:
+        ax.legend(fontsize="x-small")
+    if title:
+        ax.set_title(title, fontsize="medium")
+    return fig
+
+
+def number(x: Any) -> float:
+    """A plain float (for :attr:`Findings.numbers`)."""
+    return float(np.asarray(x).item())
