@@ -46,9 +46,10 @@ def run(ctx: ex.Context) -> ex.Findings:
         claim="As the number of nodes in the hidden layer grows, the model learns the "
               "training set better: the training loss falls with width.",
         holds=holds,
-        summary=f"final training loss {loss[lo]:.3f} at {lo} node(s) vs {loss[hi]:.3f} at "
-                f"{hi}; test accuracy {acc[lo]:.2f} vs {acc[hi]:.2f}; rank correlation of "
-                f"width and loss {rank:.2f}",
+        summary=f"final training loss {loss[lo]:.3g} at {lo} node(s) vs {loss[hi]:.3g} at "
+                f"{hi}" + (f" ({loss[7]:.3g} at 7)" if 7 in loss.index and hi != 7 else "")
+                + f"; test accuracy {acc[lo]:.2f} vs "
+                f"{acc[hi]:.2f}; rank correlation of width and loss {rank:.2f}",
         numbers=numbers,
         tables={"Final values by width (mean over seeds)": (
             loss.rename("train loss").to_frame().join(acc.rename("test accuracy"))

@@ -23,7 +23,7 @@ def spec(quick: bool) -> jl.Sweep:
         data=problems.mnist(limit_train=2000 if quick else 10000, limit_val=2000),
         model=jl.ModelConfig(hidden=(256, 256), kernel_init="he_uniform"),
         train=jl.TrainConfig(optimizer="rmsprop", learning_rate=0.001, batch_size=128,
-                             epochs=15 if quick else 30),
+                             epochs=30),
         grid={"dropout": RATES, "seed": problems.seeds(quick, default=2)},
         name="dropout-mnist")
 
@@ -64,18 +64,17 @@ def run(ctx: ex.Context) -> ex.Findings:
     numbers |= {f"loss_gap_at_{r:g}": ex.number(loss_gap[r]) for r in rates}
     numbers |= {f"curve_gap_at_{r:g}": ex.number(curve_gap[r]) for r in rates}
     numbers |= {f"val_accuracy_at_{r:g}": ex.number(val[r]) for r in rates}
-    holds = gap[0.5] < gap[0.0] and loss_gap[0.5] < loss_gap[0.0]
+    holds = loss_gap[0.5] < loss_gap[0.0] and loss_gap[rates[-1]] < loss_gap[0.0]
     return ex.Findings(
         claim="Dropout after each Dense layer makes the network more robust: the gap "
               "between training and validation performance shrinks as the rate grows (at "
               "0.8 the network starts to underfit).",
         holds=holds,
-        summary=f"on {data.name} ({data.n_train} training images), train-minus-validation "
-                f"accuracy {gap[0.0]:.3f} without dropout, "
-                + ", ".join(f"{gap[r]:.3f} at {r:g}" for r in rates if r > 0)
-                + f"; validation loss minus train loss {loss_gap[0.0]:.3f} vs "
-                  f"{loss_gap[0.5]:.3f} at 0.5; validation accuracy "
-                + ", ".join(f"{val[r]:.3f}" for r in rates),
+        summary=f"on {data.name} ({data.n_train} training images), validation loss minus "
+                f"training loss (inference mode) {loss_gap[0.0]:.3f} without dropout, "
+                + ", ".join(f"{loss_gap[r]:.3f} at {r:g}" for r in rates if r > 0)
+                + f"; accuracy gap {gap[0.0]:.3f} vs {gap[0.5]:.3f} at 0.5; validation "
+                  "accuracy " + ", ".join(f"{val[r]:.3f}" for r in rates),
         numbers=numbers,
         tables={"By dropout rate (mean over seeds; train measured in inference mode)": (
             pd.DataFrame({"train accuracy": train, "validation accuracy": val,

@@ -25,7 +25,7 @@ def spec(quick: bool) -> jl.Sweep:
         data=problems.mnist(limit_train=2000 if quick else 20000, limit_val=2000),
         model=jl.ModelConfig(hidden=(128, 128), kernel_init="he_uniform"),
         train=jl.TrainConfig(optimizer="adam", learning_rate=0.001, batch_size=128,
-                             epochs=8 if quick else 15),
+                             epochs=20),
         grid={"seed": problems.seeds(quick, default=3)},
         name="mnist-tensorboard")
 

@@ -2,7 +2,7 @@
 
 Better Deep Learning, "Understand the impact of learning rate" (momentum dynamics): 3-class
 blobs, one hidden layer of 50 ReLU nodes, SGD(0.01) with momentum 0, 0.5, 0.9, 0.99. The
-momentum is optimizer-state data: one compiled program (the same as learning-rate's).
+momentum is optimizer-state data: one compiled program.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from __future__ import annotations
 import jaxlab as jl
 from experiments import problems
 from jaxlab import experiments as ex
-from jaxlab import plotting
 
 AT = 20
 # (optimizer, momentum, learning rate): Keras' defaults; plain SGD uses the course's 0.01.
@@ -45,14 +44,15 @@ def run(ctx: ex.Context) -> ex.Findings:
     at = v.groupby("arm").loss_at.mean()
     final = v.groupby("arm").final_loss.mean()
     acc = v.groupby("arm").final_val_accuracy.mean()
-    figures = (
-        ctx.figure(plotting.curves(result, "loss", color="optimizer", aggregate="seed",
-                                   title="training loss by optimizer (dashed: momentum)"),
-                   "loss_by_optimizer.png"),
-        ctx.figure(plotting.curves(result, "val_accuracy", color="optimizer",
-                                   aggregate="seed", title="test accuracy by optimizer"),
-                   "test_accuracy_by_optimizer.png"),
-    )
+    arm_of = v.set_index("variant").arm
+    h = h.assign(arm=h.variant.map(arm_of))
+    curves = {what: h.pivot_table(index="epoch", columns="arm", values=col, aggfunc="mean")
+              for what, col in (("training loss (log)", "loss"),
+                                ("test accuracy", "val_accuracy"))}
+    fig = ex.panels(curves, ncols=2, sharey=False, panel_size=(5.0, 3.6),
+                    title="optimizers with Keras' default learning rates (mean over seeds)")
+    fig.axes[0].set_yscale("log")
+    figures = (ctx.figure(fig, "curves_by_optimizer.png"),)
     others = [a for a in at.index if a != "sgd"]
     numbers = {f"loss_at_epoch_{AT}_{a}": ex.number(at[a]) for a in at.index}
     numbers |= {f"final_loss_{a}": ex.number(final[a]) for a in final.index}

@@ -53,6 +53,6 @@ def sgd(**kw) -> jl.TrainConfig:
                              "batch_size": 32, **kw})
 
 
-def seeds(quick: bool, default: int = 3, small: int = 2) -> list[int]:
+def seeds(quick: bool, default: int = 5, small: int = 2) -> list[int]:
     """The repeats: a ``seed`` axis of ``small`` (quick) or ``default`` values."""
     return list(range(small if quick else default))

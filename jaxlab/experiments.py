@@ -121,7 +121,7 @@ class RunInfo:
     name: str
     variants: int
     groups: int
-    programs: int  # distinct compiled programs (groups that differ only in data share one)
+    programs: int  # compiled programs: groups differing only in their data share one
     compile_s: float
     train_s: float
     wall_s: float
@@ -170,7 +170,9 @@ class Context:
         result.save(os.path.join(self.out, "results", spec.name))
         self.runs.append(RunInfo(
             name=spec.name, variants=len(result), groups=len(plan.groups),
-            programs=len({g.program for g in plan.groups}),
+            # Groups that differ only in their data (same program, same number of
+            # variants) reuse one compiled program.
+            programs=len({(g.program, len(g.variants)) for g in plan.groups}),
             compile_s=sum(t["compile_s"] for t in result.timing),
             train_s=sum(t["train_s"] for t in result.timing),
             wall_s=time.perf_counter() - t0, result=result))
@@ -200,6 +202,18 @@ class Outcome:
     runs: tuple[RunInfo, ...]
     out: str
     wall_s: float
+    options: Options = Options()
+
+    @property
+    def command(self) -> str:
+        """The command line that reruns this experiment."""
+        o = self.options
+        parts = ["jaxlab", "run", self.experiment.name] + ["--quick"] * o.quick
+        for item in o.overrides:
+            parts += ["--set", item]
+        if o.data_dir is not None:
+            parts += ["--data-dir", o.data_dir]
+        return " ".join(shlex.quote(p) for p in parts)
 
     @property
     def programs(self) -> int:
@@ -246,15 +260,13 @@ def get(name: str, experiments: Mapping[str, Experiment] | None = None) -> Exper
 
 
 def run_experiment(name: str, options: Options = Options(), *,
-                   experiments: Mapping[str, Experiment] | None = None,
-                   argv: Sequence[str] | None = None) -> Outcome:
+                   experiments: Mapping[str, Experiment] | None = None) -> Outcome:
     """Run experiment ``name`` and write its directory ``options.out/name``.
 
     Args:
       name: the experiment (``jaxlab list``).
       options: quick, overrides, output, data directory.
       experiments: the registry (default :func:`registry`).
-      argv: the command line, recorded in ``findings.md``.
 
     Returns:
       The :class:`Outcome`.
@@ -271,8 +283,8 @@ def run_experiment(name: str, options: Options = Options(), *,
             raise
         raise ConfigError(e.field, e.value, f"{e.reason} Offline now: jaxlab run {exp.name} "
                           "--set data.name=digits") from e
-    outcome = Outcome(exp, findings, tuple(ctx.runs), out, time.perf_counter() - t0)
-    write_findings(outcome, argv)
+    outcome = Outcome(exp, findings, tuple(ctx.runs), out, time.perf_counter() - t0, options)
+    write_findings(outcome)
     return outcome
 
 
@@ -309,7 +321,7 @@ def _versions() -> str:
             f"{os.cpu_count()} CPU cores")
 
 
-def findings_markdown(outcome: Outcome, argv: Sequence[str] | None = None) -> str:
+def findings_markdown(outcome: Outcome) -> str:
     """The text of ``findings.md``."""
     exp, f = outcome.experiment, outcome.findings
     verdict = "**holds**" if f.holds else "**does not hold**"
@@ -333,21 +345,21 @@ def findings_markdown(outcome: Outcome, argv: Sequence[str] | None = None) -> st
               "`tensorboard/<sweep>/`.", ""]
     if not runs.empty:
         lines += [markdown_table(runs), ""]
-    command = "jaxlab run " + " ".join(shlex.quote(a) for a in argv) if argv else None
     lines += ["## Reproduce", "",
-              f"`{command or 'jaxlab run ' + exp.name}` "
+              f"`{outcome.command}` "
               f"(total {outcome.wall_s:.1f} s, {outcome.programs} compiled programs). "
               f"{_versions()}.", ""]
     return "\n".join(lines)
 
 
-def write_findings(outcome: Outcome, argv: Sequence[str] | None = None) -> None:
+def write_findings(outcome: Outcome) -> None:
     """Write ``findings.md`` and ``findings.json`` into the experiment's directory."""
     f = outcome.findings
-    atomic_write_text(os.path.join(outcome.out, "findings.md"), findings_markdown(outcome, argv))
+    atomic_write_text(os.path.join(outcome.out, "findings.md"), findings_markdown(outcome))
     doc = {"experiment": outcome.experiment.name, "claim": f.claim, "holds": bool(f.holds),
            "summary": f.summary, "numbers": {k: _json_number(v) for k, v in f.numbers.items()},
            "figures": list(f.figures), "wall_s": outcome.wall_s, "programs": outcome.programs,
+           "command": outcome.command,
            "runs": [{k: v for k, v in dataclasses.asdict(r).items() if k != "result"}
                     for r in _shallow(outcome.runs)]}
     atomic_write_text(os.path.join(outcome.out, "findings.json"), json.dumps(doc, indent=1))
@@ -364,34 +376,40 @@ def _json_number(v: Any):
 
 
 # -- command line -------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="jaxlab run", description="Run one of the course's "
-                                "experiments (see jaxlab list).")
-    p.add_argument("name", help="experiment name, e.g. capacity-nodes")
-    p.add_argument("--quick", action="store_true", help="a small version (seconds)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override every sweep of the experiment, e.g. train.epochs=5, "
-                        "sweep.grid.seed=[0,1], data.name=digits")
-    p.add_argument("--out", default="runs", help="parent directory (writes OUT/NAME)")
-    p.add_argument("--data-dir", help="offline MNIST files (IDX or mnist.npz) or a tfds dir")
-    p.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard logs")
-    p.add_argument("--progress", action="store_true", help="progress bars even off a terminal")
-    return p
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The arguments of ``jaxlab run`` (for :func:`run_command`), added to ``parser``."""
+    parser.add_argument("name", help="experiment name, e.g. capacity-nodes (see jaxlab list)")
+    parser.add_argument("--quick", action="store_true", help="a small version (seconds)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override every sweep of the experiment, e.g. train.epochs=5, "
+                             "sweep.grid.seed=[0,1], data.name=digits")
+    parser.add_argument("--out", default="runs", help="parent directory (writes OUT/NAME)")
+    parser.add_argument("--data-dir", help="offline MNIST files (IDX or mnist.npz) or a "
+                                           "tensorflow-datasets directory")
+    parser.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard logs")
+    parser.add_argument("--progress", action="store_true",
+                        help="progress bars even when stderr is not a terminal")
+    return parser
 
 
-def main_run(argv: Sequence[str] | None = None) -> int:
-    """``jaxlab run NAME [--quick] [--set k=v ...] [--out DIR] [--data-dir DIR]``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+def run_command(args: argparse.Namespace) -> int:
+    """``jaxlab run`` from parsed :func:`add_arguments` arguments; prints the verdict."""
     options = Options(quick=args.quick, overrides=tuple(args.set), out=args.out,
                       data_dir=args.data_dir, tensorboard=not args.no_tensorboard,
                       progress=True if args.progress else None)
-    outcome = run_experiment(args.name, options, argv=argv)
+    outcome = run_experiment(args.name, options)
     f = outcome.findings
     print(f"{outcome.experiment.name}: {'holds' if f.holds else 'DOES NOT HOLD'}: {f.summary}")
     print(f"wrote {outcome.out} ({outcome.wall_s:.1f} s, {outcome.programs} compiled "
           f"programs); see {os.path.join(outcome.out, 'findings.md')}")
     return 0
+
+
+def main_run(argv: Sequence[str] | None = None) -> int:
+    """``jaxlab run NAME [--quick] [--set k=v ...] [--out DIR] [--data-dir DIR]``."""
+    parser = add_arguments(argparse.ArgumentParser(
+        prog="jaxlab run", description="Run one of the course's experiments (see jaxlab list)."))
+    return run_command(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
 
 
 def main_list(experiments: Mapping[str, Experiment] | None = None) -> int:
@@ -451,10 +469,18 @@ def _select(frame: pd.DataFrame, result: Result, where: Mapping[str, Any] | None
 
 
 def roughness(result: Result, metric: str, *, start: int = 0) -> pd.Series:
-    """Per variant: the mean absolute change of ``metric`` from one epoch to the next, over
-    epochs after ``start`` (how noisy a learning curve is)."""
+    """Per variant: how noisy the learning curve of ``metric`` is after epoch ``start``.
+
+    The mean absolute second difference ``|m[t+1] - 2 m[t] + m[t-1]| / 2``: zero for a
+    straight (rising or falling) curve, about the step-to-step jitter otherwise.
+    """
     h = result.history[result.history.epoch > start].sort_values(["variant", "epoch"])
-    return h.groupby("variant")[metric].apply(lambda s: float(np.mean(np.abs(np.diff(s)))))
+
+    def jitter(s: pd.Series) -> float:
+        return float(np.mean(np.abs(np.diff(s.to_numpy(np.float64), 2))) / 2) if len(s) > 2 \
+            else float("nan")
+
+    return h.groupby("variant")[metric].apply(jitter)
 
 
 def panels(frames: Mapping[str, pd.DataFrame], *, xlabel: str = "epoch", ylabel: str = "",

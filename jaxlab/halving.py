@@ -12,7 +12,10 @@ The runner then *compacts* the group: only the survivors go on, in a program com
 their (padded) number, so pruned variants cost nothing afterwards. Recompiling costs one
 compilation per rung (a handful, ``log_eta V``), against a saving of ``1 - 1/eta`` of every
 later epoch; keeping the large program with inactive variants would have saved nothing, since
-a vmapped program computes its inactive rows anyway.
+a vmapped program computes its inactive rows anyway. Below 8 variants per device the
+program is kept (padded with inactive copies): a smaller one would save next to nothing and
+cost a compilation. The layout is a function of the survivors only (not of timings), so a
+halving sweep is reproducible and resumes exactly.
 
 Ranking happens per group: groups are separate programs run one after the other.
 

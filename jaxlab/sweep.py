@@ -498,6 +498,9 @@ def _write_rows(host, idx, rows) -> None:
         h[idx] = r[: len(idx)]
 
 
+_MIN_COMPACT = 8  # variants per device below which halving does not recompile
+
+
 class _Run:
     """The host loop of one sweep: groups in turn, epochs in turn, chunks within an epoch."""
 
@@ -570,19 +573,10 @@ class _Run:
         """Variants one device holds within the budget (``None``: no limit)."""
         if self.budget is None:
             return None, None
-        prog = g.program
-        row = _abstract_row(g)
-        est = memory.analytic(prog, row, data_host)
         per_device = -(-len(g.variants) // self.mesh.size)
+        est = memory_estimate(g, data_host, measure=False)
         if est.bytes(per_device) > self.budget // 4:  # it may matter: ask XLA
-            data_abs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), data_host)
-
-            def lower(k):
-                state = jax.tree.map(lambda s: jax.ShapeDtypeStruct((k,) + s.shape, s.dtype),
-                                     row)
-                return _probe_epoch.lower(prog, state, data_abs, np.int32(0))
-
-            est = memory.measure(lower, prog, row, data_host)
+            est = memory_estimate(g, data_host)
         capacity = est.capacity(self.budget)
         if capacity < 1:
             raise ConfigError("memory_budget", self.budget,
@@ -590,8 +584,11 @@ class _Run:
                               f"({est.source} estimate); raise the budget")
         return capacity, est
 
-    def _chunks(self, working: np.ndarray, capacity: int | None) -> list[_Chunk]:
+    def _chunks(self, working: np.ndarray, capacity: int | None, floor: int = 0
+                ) -> list[_Chunk]:
         n_chunks, size = memory.chunk_layout(len(working), self.mesh.size, capacity)
+        if n_chunks == 1:
+            size = max(size, floor)
         step = -(-len(working) // n_chunks)
         return [_Chunk(working[i: i + step], size) for i in range(0, len(working), step)]
 
@@ -684,7 +681,10 @@ class _Run:
                         host.active[pruned] = False
                         host.stop_epoch[pruned] = epoch
                         working = np.flatnonzero(active)  # compact: survivors only
-                        chunks = self._chunks(working, capacity)
+                        # Below 8 variants per device a smaller program saves next to
+                        # nothing: keep that size rather than compile again.
+                        floor = min(chunks[0].size, _MIN_COMPACT * self.mesh.size)
+                        chunks = self._chunks(working, capacity, floor)
             records.append(rec)
             self.step += 1
             report = EpochReport(gi, g.indices, epoch, epochs, rec, active.copy(),
@@ -710,11 +710,38 @@ class _Run:
         # Programs compile on first use, inside the loop: count that time as compilation.
         timing = {"compile_s": setup_s + compile_s,
                   "train_s": time.perf_counter() - t1 - compile_s,
-                  "devices": self.mesh.size, **layout}
+                  "devices": self.mesh.size, "programs": len(programs), **layout}
+        if resumed is not None:
+            timing["resumed_at_epoch"] = first
         if est is not None:
             timing["bytes_per_variant"] = est.per_variant
             timing["memory_estimate"] = est.source
         return {"records": records, "state": state, "timing": timing}
+
+
+def memory_estimate(g: Group, data_host: dict | None = None, *,
+                    measure: bool = True) -> memory.Estimate:
+    """Device bytes of ``g``'s epoch program: ``fixed + per_variant * n`` for ``n`` variants
+    per device, from XLA's memory analysis of two small compilations (``measure``) or counted
+    from the shapes (see :mod:`jaxlab.memory`).
+
+    Example:
+      >>> est = memory_estimate(jl.plan(spec).groups[0])       # doctest: +SKIP
+      >>> est.capacity(2 * 10**9)                              # variants in 2 GB per device
+    """
+    prog = g.program
+    if data_host is None:
+        data_host = jax.tree.map(np.asarray, group_data(g))
+    row = _abstract_row(g)
+    if not measure:
+        return memory.analytic(prog, row, data_host)
+    data_abs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), data_host)
+
+    def lower(k):
+        state = jax.tree.map(lambda s: jax.ShapeDtypeStruct((k,) + s.shape, s.dtype), row)
+        return _probe_epoch.lower(prog, state, data_abs, np.int32(0))
+
+    return memory.measure(lower, prog, row, data_host)
 
 
 def _merge_records(parts, n: int) -> dict:
@@ -752,7 +779,7 @@ def _abstract_row(g: Group):
     keys = jax.ShapeDtypeStruct((1, 2), jnp.uint32)
     params = jax.eval_shape(functools.partial(_init_group, prog.arch, v.model.kernel_init, dtype),
                             keys, widths, depth, jax.ShapeDtypeStruct((1,), dtype))
-    hp = {k: np.zeros(1) for k in prog.hparam_names}
+    hp = _stack([variant_hparams(prog, v)])
     state = jax.eval_shape(functools.partial(_init_state, prog), params, hp, widths, depth,
                            keys, keys)
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape[1:], s.dtype), state)

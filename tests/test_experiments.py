@@ -1,0 +1,365 @@
+"""The course's experiments, end to end: each runs with ``--quick`` and its claim is asserted.
+
+Every assertion is the course's claim in a form that fails if the claim does not hold in
+the numbers this run measured (not the experiment's own verdict), plus the files every
+experiment writes. Tests are grouped (``xdist_group``) so that ``pytest -n 2 --dist
+loadgroup`` splits them into two halves of similar cost. The default (long) runs are
+``slow``: ``JAXLAB_SLOW=1 pytest -m slow tests/test_experiments.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import jax
+import numpy as np
+import pytest
+
+import jaxlab as jl
+from jaxlab import experiments as ex
+from jaxlab import recipes
+
+A = pytest.mark.xdist_group("experiments-a")
+B = pytest.mark.xdist_group("experiments-b")
+NAMES = ["capacity-nodes", "capacity-layers", "batch-size", "learning-rate", "momentum",
+         "optimizers", "dropout-mnist", "early-stopping", "activations-vanishing",
+         "dying-relu", "exploding-clipping", "data-scaling", "loss-functions", "batchnorm",
+         "initialization", "layerwise-pretraining", "transfer-learning", "mnist-tensorboard"]
+DIGITS = ("data.name=digits",)
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """``quick(name, *overrides)``: the outcome of ``jaxlab run NAME --quick`` (once per
+    module and arguments), after checking the files every experiment writes."""
+    done: dict[tuple, ex.Outcome] = {}
+
+    def run(name: str, *overrides: str) -> ex.Outcome:
+        key = (name, *overrides)
+        if key not in done:
+            out = tmp_path_factory.mktemp(name)
+            options = ex.Options(quick=True, out=str(out), overrides=overrides, progress=False)
+            done[key] = outcome = ex.run_experiment(name, options)
+            check_files(outcome)
+        return done[key]
+
+    return run
+
+
+def check_files(outcome: ex.Outcome) -> None:
+    """findings.md/json, the figures, a results directory and TensorBoard runs per sweep."""
+    out = outcome.out
+    text = open(os.path.join(out, "findings.md")).read()
+    assert outcome.findings.claim in text and "Measured in this run" in text
+    doc = json.load(open(os.path.join(out, "findings.json")))
+    assert doc["holds"] == outcome.findings.holds and doc["programs"] == outcome.programs
+    assert outcome.findings.figures
+    for fig in outcome.findings.figures:
+        assert os.path.getsize(os.path.join(out, fig)) > 1000, fig
+    assert outcome.runs
+    for run in outcome.runs:
+        assert jl.Result.load(os.path.join(out, "results", run.name)).variants.shape[0] \
+            == run.variants
+        runs = os.listdir(os.path.join(out, "tensorboard", run.name))
+        assert len(runs) == run.variants
+    assert all(math.isfinite(v) or math.isinf(v) for v in outcome.findings.numbers.values())
+
+
+# -- the registry and the command line ----------------------------------------------------------
+@B
+def test_list_names_every_experiment_of_the_issue(capsys):
+    assert list(ex.registry()) == NAMES
+    assert ex.main_list() == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == NAMES
+
+
+@B
+def test_run_command_line_quick_with_overrides(tmp_path, capsys):
+    code = ex.main_run(["exploding-clipping", "--quick", "--out", str(tmp_path),
+                        "--set", "train.epochs=3", "--set", "sweep.grid.seed=[0,1,2]"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("exploding-clipping: ") and "findings.md" in printed
+    result = jl.Result.load(str(tmp_path / "exploding-clipping" / "results" /
+                                "exploding-clipping"))
+    assert result.history.epoch.max() <= 3  # --set train.epochs
+    assert sorted(result.variants["train.seed"].unique()) == [0, 1, 2]  # one program
+    text = (tmp_path / "exploding-clipping" / "findings.md").read_text()
+    assert "jaxlab run exploding-clipping --quick --set train.epochs=3" in text
+    with pytest.raises(jl.ConfigError, match="unknown"):
+        ex.main_run(["no-such-experiment", "--out", str(tmp_path)])
+
+
+@B
+def test_run_arguments_plug_into_a_subcommand():
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="jaxlab")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex.add_arguments(sub.add_parser("run")).set_defaults(func=ex.run_command)
+    args = parser.parse_args(["run", "batch-size", "--quick", "--set", "train.epochs=2",
+                              "--out", "x", "--data-dir", "d"])
+    assert (args.name, args.quick, args.set, args.out, args.data_dir) == (
+        "batch-size", True, ["train.epochs=2"], "x", "d")
+    assert args.func is ex.run_command
+
+
+@A
+def test_mnist_without_data_says_how_to_get_it_and_how_to_run_offline(tmp_path):
+    empty = tmp_path / "no-mnist-here"
+    empty.mkdir()
+    with pytest.raises(jl.ConfigError) as info:
+        ex.main_run(["dropout-mnist", "--quick", "--out", str(tmp_path), "--data-dir",
+                     str(empty)])
+    message = str(info.value)
+    assert "IDX files" in message and "--set data.name=digits" in message
+
+
+# -- one test per experiment: the course's claim -------------------------------------------------
+@B
+def test_capacity_nodes_loss_falls_with_width(quick):
+    o = quick("capacity-nodes")
+    n = o.findings.numbers
+    assert n["loss_at_7"] < n["loss_at_3"] < n["loss_at_1"]
+    assert n["test_accuracy_at_7"] > n["test_accuracy_at_1"]
+    assert o.programs == 1  # every width and seed in one program
+
+
+@A
+def test_capacity_layers_deepest_learns_slowest(quick):
+    o = quick("capacity-layers")
+    n = o.findings.numbers
+    assert n["loss_at_epoch_20_depth_5"] > n["loss_at_epoch_20_depth_3"] \
+        > n["loss_at_epoch_20_depth_1"]
+    assert o.programs == 1
+
+
+@B
+def test_batch_size_small_batches_are_noisier(quick):
+    o = quick("batch-size")
+    n = o.findings.numbers
+    assert n["noise_at_4"] > n["noise_at_32"] and n["noise_at_4"] > n["noise_at_256"]
+    assert n["test_accuracy_epoch_5_at_4"] > n["test_accuracy_epoch_5_at_256"]
+    assert o.programs == 1  # batch sizes 4..256 in one program
+
+
+@B
+def test_learning_rate_too_small_too_large(quick):
+    o = quick("learning-rate")
+    n = o.findings.numbers
+    assert n["relative_change_at_1e-07"] < 0.05  # does not move
+    assert n["relative_change_at_0.01"] > 0.5  # learns
+    assert n["test_accuracy_at_1"] < n["test_accuracy_at_0.01"] - 0.15  # does not converge
+    assert n["test_accuracy_at_10"] < n["test_accuracy_at_0.01"] - 0.15
+    assert o.programs == 1
+
+
+@B
+def test_momentum_speeds_up_sgd(quick):
+    o = quick("momentum")
+    n = o.findings.numbers
+    assert n["loss_at_epoch_20_momentum_0.9"] < n["loss_at_epoch_20_momentum_0"]
+    assert n["loss_at_epoch_20_momentum_0.9"] < n["loss_at_epoch_20_momentum_0.5"]
+    assert o.programs == 1
+
+
+@B
+def test_optimizers_beat_plain_sgd(quick):
+    o = quick("optimizers")
+    n = o.findings.numbers
+    for name in ("momentum", "rmsprop", "adagrad", "adam"):
+        assert n[f"loss_at_epoch_20_{name}"] < n["loss_at_epoch_20_sgd"], name
+    assert o.programs == 4  # sgd with and without momentum share one
+
+
+@A
+def test_dropout_shrinks_the_generalization_gap(quick):
+    o = quick("dropout-mnist", *DIGITS)
+    n = o.findings.numbers
+    assert n["loss_gap_at_0.5"] < n["loss_gap_at_0"]
+    assert n["loss_gap_at_0.8"] < n["loss_gap_at_0"]
+    assert n["val_accuracy_at_0.8"] < n["val_accuracy_at_0.2"]  # 0.8 starts to underfit
+    assert o.programs == 1
+
+
+@A
+def test_early_stopping_stops_and_restores_the_best_weights(quick):
+    o = quick("early-stopping")
+    n = o.findings.numbers
+    assert n["stopped_fraction"] == 1 and n["mean_stop_epoch"] < n["epochs"]
+    assert n["stop_equals_best_plus_patience"] == 1  # Keras' rule, patience 2
+    assert n["restored_minus_best_relative"] < 1e-5  # the restored model is the best one
+    assert n["val_loss_restored"] < n["val_loss_at_stop"]
+    assert n["val_loss_restored"] < n["val_loss_reference_end"]  # better than training on
+
+
+@A
+def test_sigmoid_gradient_vanishes_relu_does_not(quick):
+    o = quick("activations-vanishing")
+    n = o.findings.numbers
+    assert n["ratio_first_to_last_sigmoid"] < 0.1
+    assert n["ratio_first_to_last_relu"] >= 0.1
+    assert n["ratio_epoch_1_sigmoid"] < 0.1 <= n["ratio_epoch_1_relu"]
+    assert o.programs == 3  # one per activation
+
+
+@A
+def test_large_learning_rate_kills_relu_units_leaky_relu_survives(quick):
+    o = quick("dying-relu")
+    n = o.findings.numbers
+    assert n["dead_fraction_relu_lr_1"] > n["dead_fraction_relu_lr_0.001"]
+    assert n["dead_fraction_relu_lr_1_normal"] > n["dead_fraction_relu_lr_0.001_normal"]
+    assert n["dead_fraction_leaky_max"] < 0.01
+    # The worst case (small init, lr 1): ReLU stays at chance (ln 3), leaky ReLU learns.
+    assert n["cure_loss_relu"] > 1.0 > 0.8 > n["cure_loss_leaky_relu"]
+    assert o.programs == 2
+
+
+@B
+def test_unclipped_regression_diverges_clipped_trains(quick):
+    o = quick("exploding-clipping")
+    n = o.findings.numbers
+    assert n["diverged_none"] == 1
+    for arm in ("norm_1", "value_0.5"):
+        assert n[f"diverged_{arm}"] == 0
+        assert math.isfinite(n[f"val_mse_{arm}"]) and n[f"val_mse_{arm}"] < n["bound"]
+    assert n["bound"] == pytest.approx(0.05 * n["target_variance"])
+    assert o.programs == 1  # clip thresholds are data (inf = off)
+
+
+@B
+def test_data_scaling_raw_targets_fail_scaled_train(quick):
+    o = quick("data-scaling")
+    n = o.findings.numbers
+    var = n["target_variance"]
+    for x in ("none", "minmax", "standardize"):
+        raw = n[f"test_mse_x_{x}_y_none"]
+        assert not math.isfinite(raw) or raw > 0.5 * var, x
+        for y in ("minmax", "standardize"):
+            assert n[f"test_mse_x_{x}_y_{y}"] < 0.5 * var, (x, y)
+    assert n["diverged_x_none_y_none"] == 1
+    assert o.runs[0].groups == 9 and o.programs == 1  # nine data sets, one program
+
+
+@B
+def test_loss_functions_each_learns_and_multiclass_losses_agree(quick):
+    o = quick("loss-functions")
+    n = o.findings.numbers
+    for loss in ("mse", "msle", "mae"):
+        assert n[f"regression_val_mse_{loss}"] < 0.5 * n["regression_target_variance"]
+    for loss in ("binary_crossentropy", "hinge", "squared_hinge"):
+        assert n[f"binary_val_accuracy_{loss}"] > 0.75
+    assert n["max_loss_difference_sparse_vs_categorical"] < 1e-5
+    assert n["max_loss_difference_kl_vs_categorical"] < 1e-4
+    assert o.programs == 9
+
+
+@B
+def test_batchnorm_accelerates_learning(quick):
+    o = quick("batchnorm")
+    n = o.findings.numbers
+    assert n["loss_at_epoch_5_after"] < n["loss_at_epoch_5_none"]
+    assert o.programs == 3
+
+
+@A
+def test_initialization_zeros_and_tiny_stall_he_trains(quick):
+    o = quick("initialization")
+    n = o.findings.numbers
+    for init in ("zeros", "normal"):
+        assert abs(n[f"final_loss_{init}"] - math.log(2)) < 0.01, init
+    assert n["first_layer_gradient_zeros"] == 0
+    assert n["loss_at_epoch_10_he_uniform"] < n["loss_at_epoch_10_glorot_uniform"] \
+        < n["loss_at_epoch_10_normal"]
+    assert o.programs == 1  # the initializer is data
+
+
+@A
+def test_layerwise_pretraining_keeps_accuracy_as_layers_are_added(quick):
+    o = quick("layerwise-pretraining")
+    n = o.findings.numbers
+    assert n["val_accuracy_supervised_depth_3"] >= n["val_accuracy_supervised_depth_1"] - 0.03
+    for d in (1, 2, 3):
+        assert n[f"val_accuracy_unsupervised_depth_{d}"] > 0.7
+        assert n[f"autoencoder_val_mse_depth_{d}"] < 0.1 * n["input_variance"]
+    assert o.programs == 6  # per depth: the autoencoder and the classifier (3 arms)
+    # Frozen layers are exactly the ones they were copied from.
+    stage2 = o.result("pretraining-depth-2")
+    stage1 = o.result("pretraining-depth-1")
+    variants = list(stage2.variants.index)  # arm i % 3 of seed i // 3
+    for i in [i for i in variants if i % 3 == 0]:  # supervised
+        np.testing.assert_array_equal(stage2.params(i)["hidden"][0]["kernel"],
+                                      stage1.params(i)["hidden"][0]["kernel"])
+    ae = o.result("pretraining-autoencoder-2")
+    for i in [i for i in variants if i % 3 == 1]:  # unsupervised
+        for layer in (0, 1):
+            np.testing.assert_array_equal(stage2.params(i)["hidden"][layer]["kernel"],
+                                          ae.params(i // 3)["hidden"][layer]["kernel"])
+
+
+@B
+def test_transfer_fine_tuned_at_least_scratch(quick):
+    o = quick("transfer-learning")
+    n = o.findings.numbers
+    assert n["mean_fine-tuned"] >= n["mean_scratch"]
+    assert n["std_fine-tuned"] < n["std_scratch"]
+    assert n["repeats"] >= 10 and o.programs == 2  # source, then every arm and repeat
+    target = o.result("transfer-target")
+    source = o.result("transfer-source")
+    chosen = source.best("val_accuracy")
+    arms = ["scratch", "fine-tuned", "fixed-1", "fixed-3", "fixed-5"]
+    for i in range(len(target)):
+        arm = arms[i % len(arms)]
+        p, s = target.params(i), source.params(chosen)
+        if arm.startswith("fixed-"):  # the fixed layers never moved
+            for layer in range(int(arm[-1])):
+                np.testing.assert_array_equal(p["hidden"][layer]["kernel"],
+                                              s["hidden"][layer]["kernel"])
+        if arm == "fine-tuned":  # transferred, then trained
+            assert not np.array_equal(p["hidden"][0]["kernel"], s["hidden"][0]["kernel"])
+
+
+@B
+def test_mnist_tensorboard_logs_match_the_history(quick):
+    o = quick("mnist-tensorboard", *DIGITS)
+    n = o.findings.numbers
+    assert n["tensorboard_matches_history"] == 1 and n["tensorboard_runs"] == 2
+    assert n["val_accuracy"] > 0.9
+
+
+# -- the recipes' building block ----------------------------------------------------------------
+def test_transplant_copies_layers_and_keeps_the_rest():
+    spec = jl.Sweep(data=jl.DataConfig("blobs", options={"n_samples": 60}, train_size=40),
+                    model=jl.ModelConfig(width=4, depth=3), grid={"width": [4, 6]})
+    plan = jl.plan(spec)
+    init = plan.initial_params()[0]
+    source = {"hidden": {l: {"kernel": np.full((2 if l == 0 else 4, 4), l + 1.0),
+                             "bias": np.full(4, -1.0)} for l in range(3)},
+              "out": {"kernel": np.zeros((4, 3)), "bias": np.zeros(3)}}
+    out = recipes.transplant(plan, {0: source}, 2)[0]
+    for l in range(2):
+        np.testing.assert_array_equal(out["hidden"][l]["kernel"][0, : source["hidden"][l][
+            "kernel"].shape[0], :4], source["hidden"][l]["kernel"])
+    np.testing.assert_array_equal(out["hidden"][2]["kernel"], init["hidden"][2]["kernel"])
+    np.testing.assert_array_equal(out["out"]["kernel"], init["out"]["kernel"])
+    for leaf_out, leaf_init in zip(jax.tree.leaves(out["hidden"][0]), jax.tree.leaves(
+            init["hidden"][0]), strict=True):  # variant 1 untouched
+        np.testing.assert_array_equal(leaf_out[1], leaf_init[1])
+    with pytest.raises(jl.ConfigError, match="does not fit"):
+        recipes.transplant(plan, {1: source}, 2)  # width 6 cannot take width-4 layers
+
+
+# -- default-size runs (minutes each) -----------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("JAXLAB_SLOW") != "1",
+                    reason="default-size run; set JAXLAB_SLOW=1")
+def test_default_run_shows_the_claim(name, tmp_path):
+    overrides = DIGITS if "mnist" in name else ()
+    outcome = ex.run_experiment(name, ex.Options(out=str(tmp_path), overrides=overrides,
+                                                 progress=False))
+    check_files(outcome)
+    assert outcome.findings.holds, outcome.findings.summary
