@@ -24,8 +24,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-# How each script hands back its numbers: "--json FILE", JSON printed last, or only text.
-JSON = {"batch_size.py": "stdout", "mnist_shaped.py": None, "logging_overhead.py": None}
+# Scripts that print text only (the others write their numbers to --json FILE).
+TEXT_ONLY = ("batch_size.py", "mnist_shaped.py", "logging_overhead.py")
 
 
 def suite(quick: bool, n_devices: int) -> list[tuple[str, list[str]]]:
@@ -73,10 +73,9 @@ def machine() -> dict:
 
 
 def run(script: str, args: list[str], timeout: float) -> dict:
-    mode = JSON.get(script, "file")
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "report.json")
-        extra = {"file": ["--json", out], "stdout": ["--json"], None: []}[mode]
+        extra = [] if script in TEXT_ONLY else ["--json", out]
         t = time.perf_counter()
         try:
             proc = subprocess.run([sys.executable, os.path.join(HERE, script), *args, *extra],
@@ -87,14 +86,9 @@ def run(script: str, args: list[str], timeout: float) -> dict:
                  "stdout": proc.stdout}
         if proc.returncode:
             entry["error"] = proc.stderr[-4000:]
-        elif mode == "file" and os.path.exists(out):
+        elif os.path.exists(out):
             with open(out) as f:
                 entry["report"] = json.load(f)
-        elif mode == "stdout" and proc.stdout.strip():
-            try:
-                entry["report"] = json.loads(proc.stdout.strip().splitlines()[-1])
-            except json.JSONDecodeError:
-                pass
         return entry
 
 

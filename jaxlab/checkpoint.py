@@ -15,7 +15,9 @@ host without the padding dummies, so a checkpoint resumes on any number of devic
 Orbax writes each checkpoint into a temporary directory and renames it into place, so a
 killed save leaves no checkpoint behind. Each array's CRC-32 is kept in the metadata: a
 checkpoint that fails to load or to verify is skipped (with a warning) and the one before it
-used. The last :data:`KEEP` checkpoints are kept. Only the main process writes.
+used. The last :data:`KEEP` checkpoints are kept. Only the main process touches the
+directory: it writes, and on resume it reads and hands the checkpoint to the other
+processes, so the directory need not be shared between hosts.
 """
 
 from __future__ import annotations
@@ -166,6 +168,25 @@ class Store:
             raise ValueError(f"checksum mismatch in {bad[:3]}")
         return arrays, meta
 
+    def latest_everywhere(self) -> tuple[int, dict, dict] | None:
+        """:meth:`latest` as read by the main process, on every process."""
+        import jax
+
+        from jaxlab import distributed
+
+        if jax.process_count() == 1:
+            return self.latest()
+        found = self.latest() if self.writer else None
+        flat = None
+        if found is not None:
+            step, arrays, meta = found
+            flat = _flatten(arrays)
+        payload, flat = distributed.broadcast(
+            None if found is None else {"step": found[0], "meta": found[2]}, flat)
+        if payload is None:
+            return None
+        return payload["step"], _unflatten(flat), payload["meta"]
+
     def latest(self) -> tuple[int, dict, dict] | None:
         """The newest checkpoint that loads and verifies, as ``(step, arrays, meta)``.
 
@@ -204,6 +225,18 @@ class Store:
         if self._manager is not None:
             self._manager.close()
             self._manager = None
+
+
+def _unflatten(flat: Mapping[str, Any]) -> dict:
+    """Inverse of :func:`_flatten` for a tree of dicts (dotted keys)."""
+    out: dict = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
 
 
 def _to_numpy(tree):

@@ -52,6 +52,11 @@ def _sweep(args: argparse.Namespace) -> int:
         return 143  # 128 + SIGTERM, as if the signal had ended the process
     if main:
         result.save(args.out)
+    if not args.quiet and args.resume:
+        at = [(g, t["resumed_at_epoch"]) for g, t in enumerate(result.timing)
+              if "resumed_at_epoch" in t]
+        print(f"resumed at epoch {at[0][1]} of group {at[0][0] + 1}" if at else
+              "no checkpoint to resume from: trained from the start", file=sys.stderr)
     if not args.quiet:
         counts = result.variants.status.value_counts().to_dict()
         print(f"wrote {args.out} ({', '.join(f'{v} {k}' for k, v in counts.items())})",
@@ -165,6 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("png", "svg", "pdf"), default="png")
     p.add_argument("--dpi", type=float, default=100)
     p.set_defaults(func=_plot)
+
+    from jaxlab import experiments
+
+    p = sub.add_parser("run", help="run one of the course's experiments (see jaxlab list)")
+    experiments.add_arguments(p)  # NAME --quick --set K=V --out DIR --data-dir DIR ...
+    p.set_defaults(func=experiments.run_command)
+    p = sub.add_parser("list", help="list the course's experiments")
+    p.set_defaults(func=lambda args: experiments.main_list())
     return parser
 
 

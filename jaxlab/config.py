@@ -276,7 +276,8 @@ class Sweep:
             factors.append([{k: v[i] for k, v in lists.items()} for i in range(n)])
         if self.random:
             factors.append(_sample(self.random))
-        points = [dict(itertools.chain.from_iterable(d.items() for d in combo))
+        points = [{k: _unset(*k.split(".", 1), v)
+                   for k, v in itertools.chain.from_iterable(d.items() for d in combo)}
                   for combo in itertools.product(*factors)]
         check(len(points) > 0, "sweep", "empty", "the sweep has no variants (an axis is empty)")
         return points

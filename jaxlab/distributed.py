@@ -18,6 +18,7 @@ Host-side copies are numpy arrays holding every variant, identical on every proc
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -138,6 +139,47 @@ def any_process(flag: bool) -> bool:
     if not multi_process():
         return bool(flag)
     return bool(np.any(multihost_utils.process_allgather(np.array(bool(flag)))))
+
+
+def min_over_processes(value: int | None) -> int | None:
+    """The smallest ``value`` over every process (``None`` where every process has none)."""
+    if not multi_process():
+        return value
+    # In KiB as int32 (JAX's default integer): up to 2 TiB per device.
+    kib = -1 if value is None else min(value // 1024, 2**31 - 1)
+    values = multihost_utils.process_allgather(np.array(kib, np.int32))
+    known = [int(v) * 1024 for v in np.ravel(values) if v >= 0]
+    return min(known) if known else None
+
+
+def broadcast(payload: dict | None, arrays: dict | None) -> tuple[dict | None, dict | None]:
+    """Process 0's ``(payload, arrays)`` on every process (the others pass anything).
+
+    ``payload`` is JSON-able; ``arrays`` a flat ``name -> numpy array`` dict. Lets process 0
+    read a checkpoint from its own disk and hand it to the others.
+    """
+    if not multi_process():
+        return payload, arrays
+    main = is_main()
+    layout = ([(k, list(a.shape), np.asarray(a).dtype.str) for k, a in arrays.items()]
+              if main and arrays is not None else None)
+    text = json.dumps({"payload": payload, "layout": layout}).encode() if main else b""
+    size = int(multihost_utils.broadcast_one_to_all(np.array(len(text), np.int32)))
+    raw = np.frombuffer(text, np.uint8) if main else np.zeros(size, np.uint8)
+    head = json.loads(bytes(np.asarray(multihost_utils.broadcast_one_to_all(raw), np.uint8)))
+    if head["layout"] is None:
+        return head["payload"], None
+    wire, kinds = {}, {}
+    for key, shape, dtype in head["layout"]:
+        dtype = kinds[key] = np.dtype(dtype)
+        a = np.asarray(arrays[key]) if main else np.zeros(shape, dtype)
+        wire[key] = a.view(np.uint8) if dtype.kind == "b" else a  # collectives move numbers
+    got = multihost_utils.broadcast_one_to_all(wire)
+    out = {}
+    for key, dtype in kinds.items():
+        a = np.asarray(got[key], wire[key].dtype)
+        out[key] = a.view(bool) if dtype.kind == "b" else a
+    return head["payload"], out
 
 
 def barrier(name: str) -> None:

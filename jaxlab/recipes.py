@@ -167,10 +167,10 @@ class Transfer:
 
     Attributes:
       source: the source problem's result.
-      chosen: the source variant every target variant started from (``None``: paired).
       target: the target problem's result, with a ``recipe.arm`` column: ``scratch``,
         ``fine-tuned``, ``fixed-k``.
       summary: one row per target variant: arm, swept values, status, final metrics.
+      chosen: the source variant every target variant started from (``None``: paired).
     """
 
     source: Result
@@ -291,7 +291,7 @@ def greedy_pretraining(spec: Sweep, *, depth: int,
     for arm in arms:
         check(arm in (SUPERVISED, UNSUPERVISED, SCRATCH), "arms", arm,
               f"expected {SUPERVISED}, {UNSUPERVISED} or {SCRATCH}")
-    check(len(set(arms)) == len(arms) and arms, "arms", arms, "name each arm once")
+    check(bool(arms) and len(set(arms)) == len(arms), "arms", arms, "name each arm once")
     check(isinstance(depth, int) and depth >= 1, "depth", depth, "must be an integer >= 1")
     ae_data = autoencoder_data(data_lib.load(spec.data)) if UNSUPERVISED in arms else None
     ae_train = {"loss": "mse", "metrics": "auto", "early_stopping": False,

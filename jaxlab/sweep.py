@@ -415,10 +415,15 @@ def run_plan(p: Plan, *, init_params: Sequence | Any | None = None,
           f"{len(init_params or [])} pytrees", f"expected one per group ({len(p.groups)})")
     check(isinstance(checkpoint_every, (int, np.integer)) and checkpoint_every >= 0,
           "checkpoint_every", checkpoint_every, "must be an integer >= 0 (0: only on SIGTERM)")
+    check(checkpoint_dir is not None or not resume, "resume", resume,
+          "needs a checkpoint directory (checkpoint_dir, or jaxlab sweep --out)")
     mesh = distributed.variant_mesh(devices)
     budget = memory.parse_bytes(memory_budget)
     if budget is None:
-        budget = memory.device_budget(mesh.devices.flat[0])
+        mine = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
+        budget = memory.device_budget(mine[0]) if mine else None
+        # Every process must cut the same chunks: the smallest device decides.
+        budget = distributed.min_over_processes(budget)
     params0 = None
     if init_params is not None:
         params0 = [_mask_params(g.program, _check_params(g.program, init_params[gi],
@@ -517,7 +522,7 @@ class _Run:
 
     # -- checkpoints ----------------------------------------------------------------------------
     def restore(self) -> None:
-        found = self.store.latest()
+        found = self.store.latest_everywhere()
         if found is None:
             return
         step, arrays, meta = found
@@ -650,7 +655,6 @@ class _Run:
 
         setup_s = time.perf_counter() - t0
         t1 = time.perf_counter()
-        epoch = first - 1
         for epoch in range(first, epochs if working.size else first):
             parts = []
             for c in chunks:

@@ -58,12 +58,12 @@ from tensorboardX.summary import hparams as hparams_summaries
 from jaxlab import labels
 from jaxlab.writers import HParams, Scalars
 
-STATUS = ("ok", "stopped", "diverged", "interrupted")
+STATUS = ("ok", "stopped", "diverged", "pruned", "interrupted")
 _PLUGIN = "hparams"
 _EXPERIMENT_TAG = "_hparams_/experiment"
 _SESSION_END_TAG = "_hparams_/session_end_info"
 _OPTIM = ("lr", "grad_norm")
-_NOT_SCALARS = ("trained", "stopped", "diverged", "updates", "examples")
+_NOT_SCALARS = ("trained", "stopped", "diverged", "pruned", "updates", "examples")
 # Past this many distinct values an HParams domain is an interval rather than a list.
 _MAX_DISCRETE = 32
 
@@ -436,8 +436,8 @@ class _Track:
         m = np.where(trained & np.isfinite(m), m, np.nan)
         self.best = np.where(self.maximize, np.fmax(self.best, m), np.fmin(self.best, m))
         self.epochs[rec["trained"]] = report.epoch + 1
-        for flag in ("stopped", "diverged"):  # diverged wins: it is checked last
-            if rec[flag].any():
+        for flag in ("stopped", "pruned", "diverged"):  # diverged wins: it is checked last
+            if flag in rec and rec[flag].any():
                 for j in np.flatnonzero(rec[flag]):
                     self.status[j] = flag
         return values

@@ -10,6 +10,10 @@ two devices: those are compared bit for bit.
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import jax
 import numpy as np
 import pytest
@@ -77,6 +81,52 @@ def test_two_processes_equal_one(spec_file, one_device, tmp_path):
     assert proc.returncode == 0, proc.stderr
     procs.assert_same(two, jl.Result.load(str(ref)))
     procs.assert_same(two, one_device, rtol=1e-9)
+
+
+def two_processes(args, environ, port):
+    return [procs.start(*args, "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
+                        "--process-id", str(i), environ=environ) for i in (1, 0)]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("JAXLAB_SLOW") != "1", reason="set JAXLAB_SLOW=1")
+def test_two_processes_preempted_then_resumed(tmp_path):
+    """SIGTERM to one process stops both after one checkpoint (they agree on the epoch);
+    process 0 alone reads it on resume and hands it to process 1."""
+    spec_file = tmp_path / "tiny.toml"
+    spec_file.write_text(procs.SPEC.format(epochs=30, dtype="float32"))
+    out = tmp_path / "out"
+    args = ["sweep", str(spec_file), "--out", str(out), "--no-tensorboard",
+            "--checkpoint-every", "2"]
+    workers = two_processes(args, procs.env(), procs.free_port())
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "checkpoints").is_dir() or not any(
+                d.isdigit() for d in os.listdir(out / "checkpoints")):
+            assert all(w.poll() is None for w in workers), workers[1].communicate()[1]
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.02)
+        workers[0].send_signal(signal.SIGTERM)  # process 1 only
+        codes = [w.wait(timeout=120) for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
+    assert codes == [143, 143]
+    assert not (out / "result.json").exists()
+
+    workers = two_processes([*args, "--resume"], procs.env(), procs.free_port())
+    try:
+        outs = [w.communicate(timeout=300) for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
+    assert [w.returncode for w in workers] == [0, 0], outs
+    assert "resumed at epoch" in outs[1][1]
+    ref = tmp_path / "ref"
+    proc = procs.jaxlab("sweep", str(spec_file), "--out", str(ref), "--no-tensorboard",
+                        "--quiet", environ=procs.env(devices=2))
+    assert proc.returncode == 0, proc.stderr
+    procs.assert_same(jl.Result.load(str(out)), jl.Result.load(str(ref)))
 
 
 def test_initialize_needs_all_three_settings(monkeypatch):

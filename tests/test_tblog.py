@@ -133,7 +133,7 @@ def test_hparams_experiment_declares_every_hyperparameter_domain(logged):
                for h in exp.hparam_infos}
     assert domains["batch_size"] == [8, 32]
     assert domains["learning_rate"] == [0.01, 0.3, 30.0]
-    assert domains["status"] == ["ok", "stopped", "diverged", "interrupted"]
+    assert domains["status"] == ["ok", "stopped", "diverged", "pruned", "interrupted"]
 
 
 # -- without training ---------------------------------------------------------------------------
