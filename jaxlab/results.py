@@ -308,10 +308,12 @@ def build(plan, outputs: list[dict]) -> Result:
             s = {"variant": v.index, **values, "group": plan.groups.index(g), "status": status,
                  "stop_epoch": stop_epoch, "epochs_run": last["epoch"] if last else 0}
             for k in metric_names:
-                if k in ("lr", "updates", "examples") or k.startswith(_DIAGNOSTICS):
+                if k in ("lr", "updates", "examples"):
                     continue
                 series = [r[k][j] for r in records if r["trained"][j]]
                 s[f"final_{k}"] = _scalar(series[-1]) if series else np.nan
+                if k.startswith(_DIAGNOSTICS):  # final value only: "best" means nothing here
+                    continue
                 finite = [x for x in series if np.isfinite(x)]
                 maximize = "acc" in k
                 if finite:
