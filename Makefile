@@ -25,9 +25,7 @@ test-slow: $(STAMP)
 	JAXLAB_SLOW=1 $(PY) -m pytest -q -n 2 --dist loadgroup -m slow
 
 bench: $(STAMP)
-	$(PY) benchmarks/batch_size.py
-	$(PY) benchmarks/mnist_shaped.py
-	$(PY) benchmarks/logging_overhead.py
+	for b in batch_size mnist_shaped logging_overhead scaling sharding halving many_variants keras_compare; do $(PY) benchmarks/$$b.py || exit 1; done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check jaxlab tests benchmarks experiments notebooks

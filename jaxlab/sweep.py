@@ -312,23 +312,22 @@ _init_state_jit = jax.jit(_init_state, static_argnums=0)
 
 def _mask_params(prog: engine.Program, params, widths, depth):
     """Zero the padded entries of user-given parameters (keeps the exactness invariant)."""
-    ref = _init_group_jit(prog.arch, "he_uniform",
-                          jnp.float64 if prog.dtype == "float64" else jnp.float32,
-                          jnp.zeros((len(depth), 2), jnp.uint32), widths, depth,
-                          jnp.ones(len(depth)))
-    # Every kernel entry that He init can make non-zero is real; biases and norms are real
-    # where their unit exists.
+    # (V, D, W): which units each variant has; a kernel entry is real where both its input
+    # unit (or input feature) and its output unit are.
     masks = jax.vmap(lambda w, d: models.unit_mask(prog.arch, w, d))(widths, depth)
+    last = masks[jnp.arange(len(depth)), jnp.asarray(depth) - 1]  # (V, W) last hidden layer
 
-    def fix(path, p, r):
+    def fix(path, p):
         names = [getattr(k, "key", getattr(k, "idx", None)) for k in path]
+        if names[0] == "out":
+            return p * last[:, :, None] if names[-1] == "kernel" else p
+        l = names[1]
         if names[-1] == "kernel":
-            return jnp.where(r != 0, p, 0)
-        if names[0] in ("hidden", "norms") and names[-1] in ("bias", "scale"):
-            return p * masks[:, names[1]]
-        return p
+            rows = jnp.ones(p.shape[:2], p.dtype) if l == 0 else masks[:, l - 1]
+            return p * rows[:, :, None] * masks[:, l][:, None, :]
+        return p * masks[:, l]
 
-    return jax.tree_util.tree_map_with_path(fix, params, ref)
+    return jax.tree_util.tree_map_with_path(fix, params)
 
 
 def group_data(g: Group) -> dict:

@@ -163,3 +163,17 @@ def test_microstep_locations_cover_every_sample_once():
             updates += int(last)
         assert seen == list(range(n)), b
         assert updates == -(-n // b)
+
+
+def test_padded_entries_of_given_params_are_ignored():
+    spec = spec_of({"width": [3, 9]}, epochs=2)
+    init = jl.plan(spec).initial_params()[0]
+    rng = np.random.default_rng(0)
+    noisy = jax.tree.map(lambda a: np.asarray(a) + rng.normal(size=a.shape).astype(a.dtype), init)
+    # By hand: keep only the 3-wide variant's real entries (4 inputs, 3 units, 3 classes).
+    clean = jax.tree.map(np.copy, noisy)
+    clean["hidden"][0]["kernel"][0, :, 3:] = 0
+    clean["hidden"][0]["bias"][0, 3:] = 0
+    clean["out"]["kernel"][0, 3:] = 0
+    a, b = jl.run(spec, init_params=noisy), jl.run(spec, init_params=clean)
+    assert params_equal(a.params(0), b.params(0)) and params_equal(a.params(1), b.params(1))
