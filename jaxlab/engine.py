@@ -31,7 +31,6 @@ mix: a NaN in one cannot reach another.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any
 
 import jax
@@ -148,31 +147,21 @@ def _kernels(prog: Program, params) -> list[Array]:
         params["out"]["kernel"]]
 
 
-def trainable_mask(prog: Program, freeze) -> Array:
-    """Pytree like the parameters: 1 where trainable, 0 in the first ``freeze`` hidden layers
+def trainable_mask(params, freeze):
+    """Pytree like ``params``: 1 where trainable, 0 in the first ``freeze`` hidden layers
     (and their batch norm)."""
-    treedef, shapes = _layout(prog.arch, prog.dtype)
-    dtype = _float(prog)
-    paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(
-        jax.tree.unflatten(treedef, list(range(len(shapes)))))[0]]
-    parts = []
-    for path, shape in zip(paths, shapes, strict=True):
+
+    def one(path, p):
         names = [getattr(k, "key", None) for k in path]
-        frozen = names[1] < freeze if names[0] in ("hidden", "norms") else False
-        parts.append(jnp.broadcast_to(jnp.where(frozen, 0.0, 1.0), shape).astype(dtype))
-    return jax.tree.unflatten(treedef, parts)
+        if names[0] not in ("hidden", "norms"):
+            return jnp.ones_like(p)
+        return jnp.broadcast_to(jnp.where(names[1] < freeze, 0, 1), p.shape).astype(p.dtype)
+
+    return jax.tree_util.tree_map_with_path(one, params)
 
 
 def _float(prog: Program):
     return jnp.float64 if prog.dtype == "float64" else jnp.float32
-
-
-@functools.cache
-def _layout(arch: models.Arch, dtype: str):
-    """``(treedef, shapes)`` of one variant's parameter pytree (pure-dict layout)."""
-    _, abs_params, _ = models.abstract(arch, jnp.float64 if dtype == "float64" else jnp.float32)
-    leaves, treedef = jax.tree.flatten(models.nnx.to_pure_dict(abs_params))
-    return treedef, tuple(leaf.shape for leaf in leaves)
 
 
 def _forward(prog: Program, params, batch_stats, mask, x, **kw):
@@ -299,7 +288,7 @@ def microstep(prog: Program, st: TrainState, where, x_all, y_all, epoch) -> Trai
     (_, (per, logits, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(st.params)
     stats = models.nnx.to_pure_dict(stats)
     if prog.freeze:
-        trainable = trainable_mask(prog, st.hp["freeze"])
+        trainable = trainable_mask(st.params, st.hp["freeze"])
         grads = jax.tree.map(jnp.multiply, grads, trainable)
     if prog.accumulate:
         grads = jax.tree.map(jnp.add, st.grad_acc, grads)
