@@ -61,9 +61,26 @@ def _sweep(args: argparse.Namespace) -> int:
         counts = result.variants.status.value_counts().to_dict()
         print(f"wrote {args.out} ({', '.join(f'{v} {k}' for k, v in counts.items())})",
               file=sys.stderr)
+        _print_best(result)
         if tensorboard:
             print(f"view with: tensorboard --logdir {tensorboard}", file=sys.stderr)
     return 0
+
+
+def _print_best(result) -> None:
+    """One line: the best variant by final validation (else training) loss, and its values."""
+    metric = "val_loss" if "final_val_loss" in result.variants else "loss"
+    try:
+        best = result.best(metric)
+    except JaxlabError:
+        return
+    row = result.variants.loc[best]
+    values = ", ".join(f"{a.split('.')[-1]}={row[a]}" for a in result.axes)
+    scores = ", ".join(f"{c[6:]} {row[c]:.4g}" for c in result.variants.columns
+                       if c.startswith("final_") and not c.startswith("final_grad")
+                       and "norm" not in c and "dead" not in c and "saturated" not in c)
+    print(f"best: variant {best}{' (' + values + ')' if values else ''}: {scores}",
+          file=sys.stderr)
 
 
 def _plot(args: argparse.Namespace) -> int:
