@@ -277,70 +277,96 @@ class Result:
 
 # -- building a result from the runner's output ---------------------------------------------
 def build(plan, outputs: list[dict]) -> Result:
-    """Assemble a :class:`Result` from :func:`jaxlab.sweep.run_plan` outputs."""
+    """Assemble a :class:`Result` from :func:`jaxlab.sweep.run_plan` outputs.
+
+    Works on whole ``(epochs, V)`` arrays per group: a sweep of thousands of variants and
+    hundreds of epochs builds its tables in array operations, not row by row.
+    """
     axes = plan.spec.axes()
-    n = len(plan.variants)
-    rows, summary = [], [None] * n
-    trained: list[Any] = [None] * n
-    for g, out in zip(plan.groups, outputs, strict=True):
-        prog = g.program
-        state = out["state"]
+    frames, summaries = [], []
+    trained: list[Any] = [None] * len(plan.variants)
+    for gi, (g, out) in enumerate(zip(plan.groups, outputs, strict=True)):
         records = out["records"]
-        metric_names = [k for k in records[0]
-                        if k not in ("trained", "stopped", "diverged", "pruned")]
-        all_params = state.params
+        names = [k for k in records[0] if k not in ("trained", "stopped", "diverged", "pruned")]
+        stacked = {k: np.stack([np.asarray(r[k]) for r in records]) for k in records[0]}
+        ran = stacked["trained"].astype(bool)  # (E, V)
+        index = np.array(g.indices)
+        values = {a: pd.Series([_cell(v.values.get(a)) for v in g.variants]) for a in axes}
+        v_idx, e_idx = np.nonzero(ran.T)  # variant-major, epochs ascending
+        frame = {"variant": index[v_idx], "epoch": e_idx + 1}
+        frame.update({a: col.take(v_idx).to_numpy() for a, col in values.items()})
+        frame.update({k: _column(stacked[k][e_idx, v_idx]) for k in names})
+        frames.append(pd.DataFrame(frame))
+        summaries.append(_summary(g, gi, stacked, ran, names, index, values))
         for j, v in enumerate(g.variants):
-            values = {a: _cell(v.values.get(a)) for a in axes}
-            status, stop_epoch, last = "ok", -1, None
-            for e, rec in enumerate(records):
-                if not rec["trained"][j]:
-                    continue
-                row = {"variant": v.index, "epoch": e + 1, **values}
-                row.update({k: _scalar(rec[k][j]) for k in metric_names})
-                rows.append(row)
-                last = row
-                if rec["diverged"][j]:
-                    status, stop_epoch = "diverged", e + 1
-                elif rec["stopped"][j]:
-                    status, stop_epoch = "stopped", e + 1
-                elif "pruned" in rec and rec["pruned"][j]:
-                    status, stop_epoch = "pruned", e + 1
-            s = {"variant": v.index, **values, "group": plan.groups.index(g), "status": status,
-                 "stop_epoch": stop_epoch, "epochs_run": last["epoch"] if last else 0}
-            for k in metric_names:
-                if k in ("lr", "updates", "examples"):
-                    continue
-                series = [r[k][j] for r in records if r["trained"][j]]
-                s[f"final_{k}"] = _scalar(series[-1]) if series else np.nan
-                if k.startswith(_DIAGNOSTICS):  # final value only: "best" means nothing here
-                    continue
-                finite = [x for x in series if np.isfinite(x)]
-                maximize = "acc" in k
-                if finite:
-                    best = max(finite) if maximize else min(finite)
-                    s[f"best_{k}"] = _scalar(best)
-                    if k == _monitor(v, metric_names):
-                        s["best_epoch"] = series.index(best) + 1
-                else:
-                    s[f"best_{k}"] = np.nan
-            s.setdefault("best_epoch", np.nan)
-            summary[v.index] = s
-            params = _take(all_params, j)
-            stats = _take(state.batch_stats, j) if state.batch_stats else {}
-            width = max(v.model.widths)
-            arch = dataclasses.replace(prog.arch, width=width, depth=len(v.model.widths))
-            trained[v.index] = TrainedModel(
-                arch=arch, objective=prog.objective, dtype=prog.dtype,
-                params=_shrink(_depth_cut(params, arch.depth), width),
-                batch_stats=_shrink(_depth_cut(stats, arch.depth), width) if stats else {},
-                widths=tuple(v.model.widths), depth=len(v.model.widths))
-    history = pd.DataFrame(rows)
+            trained[v.index] = _trained_model(g.program, out["state"], j, v)
+    history = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if not history.empty:
         history = history[_column_order(list(history.columns), axes)]
         history = history.sort_values(["variant", "epoch"], kind="stable").reset_index(drop=True)
-    variants = pd.DataFrame(summary)
+    variants = pd.concat(summaries, ignore_index=True).sort_values("variant", kind="stable")
     variants.index = variants["variant"].to_numpy()
     return Result(plan.spec, history, variants, trained, [o["timing"] for o in outputs])
+
+
+def _column(a: np.ndarray) -> np.ndarray:
+    """History values as pandas holds Python scalars: float64 and int64."""
+    if np.issubdtype(a.dtype, np.floating):
+        return a.astype(np.float64)
+    return a.astype(np.int64) if np.issubdtype(a.dtype, np.integer) else a
+
+
+def _summary(g, gi: int, stacked: dict, ran: np.ndarray, names: list[str], index, values
+             ) -> pd.DataFrame:
+    """One row per variant of group ``g``: status, stop epoch, final and best values."""
+    n_epochs, n = ran.shape
+    epochs_run = ran.sum(0)
+    last = np.where(epochs_run > 0, n_epochs - 1 - np.argmax(ran[::-1], axis=0), -1)
+    status = np.full(n, "ok", dtype=object)
+    stop_epoch = np.full(n, -1)
+    # At most one epoch of a variant carries a flag: it stops training after it.
+    for flag in ("pruned", "stopped", "diverged"):  # later ones take precedence
+        if flag in stacked:
+            hit = (stacked[flag].astype(bool) & ran).any(0)
+            status[hit] = flag
+            stop_epoch[hit] = np.argmax(stacked[flag].astype(bool) & ran, axis=0)[hit] + 1
+    out = {"variant": index, **{a: col.to_numpy() for a, col in values.items()},
+           "group": np.full(n, gi), "status": status, "stop_epoch": stop_epoch,
+           "epochs_run": epochs_run}
+    best_epoch = np.full(n, np.nan)
+    cols = np.arange(n)
+    for k in names:
+        if k in ("lr", "updates", "examples"):
+            continue
+        x = _column(stacked[k])
+        out[f"final_{k}"] = np.where(last >= 0, x[np.maximum(last, 0), cols], np.nan)
+        if k.startswith(_DIAGNOSTICS):  # final value only: "best" means nothing here
+            continue
+        ok = ran & np.isfinite(x)
+        maximize = "acc" in k
+        masked = np.where(ok, x, -np.inf if maximize else np.inf)
+        pick = np.argmax(masked, axis=0) if maximize else np.argmin(masked, axis=0)
+        found = ok.any(0)
+        out[f"best_{k}"] = np.where(found, x[pick, cols], np.nan)
+        for j, v in enumerate(g.variants):
+            if found[j] and k == _monitor(v, names):
+                best_epoch[j] = pick[j] + 1
+    found_all = not np.isnan(best_epoch).any()
+    out["best_epoch"] = best_epoch.astype(np.int64) if found_all else best_epoch
+    return pd.DataFrame(out)
+
+
+def _trained_model(prog, state, j: int, v) -> TrainedModel:
+    """Variant ``j`` of a group's final state, cut to its own width and depth."""
+    params = _take(state.params, j)
+    stats = _take(state.batch_stats, j) if state.batch_stats else {}
+    width = max(v.model.widths)
+    arch = dataclasses.replace(prog.arch, width=width, depth=len(v.model.widths))
+    return TrainedModel(
+        arch=arch, objective=prog.objective, dtype=prog.dtype,
+        params=_shrink(_depth_cut(params, arch.depth), width),
+        batch_stats=_shrink(_depth_cut(stats, arch.depth), width) if stats else {},
+        widths=tuple(v.model.widths), depth=len(v.model.widths))
 
 
 _DIAGNOSTICS = ("grad_norm", "weight_norm", "dead", "saturated")
@@ -376,8 +402,3 @@ def _cell(value):
     if isinstance(value, (list, tuple)):
         return "x".join(str(x) for x in value)
     return value
-
-
-def _scalar(x):
-    x = np.asarray(x)
-    return x.item()
