@@ -269,3 +269,36 @@ def on_sigterm() -> Iterator[StopFlag]:
         yield flag
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+# -- layout: how a sweep's progress is laid out in a checkpoint -----------------------------------
+def stack_records(records: list[dict]) -> dict:
+    """Per-epoch records -> name -> ``(epochs, V)`` arrays."""
+    return {k: np.stack([np.asarray(r[k]) for r in records]) for k in records[0]}
+
+
+def unstack_records(stacked: dict, keys: list[str]) -> list[dict]:
+    n_epochs = len(stacked[keys[0]])
+    return [{k: np.asarray(stacked[k][e]) for k in keys} for e in range(n_epochs)]
+
+
+def flatten_state(state) -> dict:
+    """A state pytree as numbered leaves (``"0000"``, ``"0001"``...)."""
+    import jax
+
+    return {f"{i:04d}": np.asarray(a) for i, a in enumerate(jax.tree.leaves(state))}
+
+
+def unflatten_state(template, flat: dict, directory: str):
+    """The inverse of :func:`flatten_state` on a one-variant ``template`` of
+    ``ShapeDtypeStruct`` leaves (the saved arrays add a leading variant axis)."""
+    import jax
+
+    leaves, treedef = jax.tree.flatten(template)
+    saved = [flat[k] for k in sorted(flat)]
+    ok = len(saved) == len(leaves) and all(
+        a.shape[1:] == t.shape and a.dtype == t.dtype for a, t in zip(saved, leaves, strict=False))
+    if not ok:
+        raise ConfigError("resume", directory, "the checkpoint's state does not fit this "
+                                               "program (written by another jaxlab version?)")
+    return jax.tree.unflatten(treedef, [np.array(a) for a in saved])

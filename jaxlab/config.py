@@ -22,40 +22,53 @@ from typing import Any
 
 import numpy as np
 
+from jaxlab import hparams, optim, plugins
+from jaxlab.conventions import DTYPES
 from jaxlab.data import DataConfig
 from jaxlab.errors import ConfigError, check, unknown
+from jaxlab.hparams import ANY, BOOL, Domain, choice, fraction, hparam, integer, positive, real
 from jaxlab.losses import METRICS, OUTPUT_ACTIVATIONS, canonical_loss
 from jaxlab.models import ACTIVATIONS, BATCH_NORM, KERNEL_INITS
-from jaxlab.optim import FAMILIES, SCHEDULES
+from jaxlab.optim import SCHEDULES
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """The MLP.
+    """The network: the built-in MLP, or any Flax NNX module (``module``).
 
-    Attributes:
-      width: units of every hidden layer (ignored when ``hidden`` is given).
-      depth: number of hidden layers (ignored when ``hidden`` is given).
-      hidden: explicit widths, one per hidden layer, e.g. ``(100, 100)``.
-      activation: hidden activation, one of :data:`jaxlab.models.ACTIVATIONS`.
-      kernel_init: one of :data:`jaxlab.models.KERNEL_INITS` (Keras' default: glorot_uniform).
-      init_scale: variance multiplier; for ``normal``/``uniform`` the std/limit itself
-        (``None``: 1, or 0.05 for ``normal``/``uniform`` as in Keras).
-      dropout: dropout rate after every hidden layer, in ``[0, 1)``.
-      batch_norm: ``"none"``, ``"before"`` or ``"after"`` the activation (``True`` = after,
-        the course's placement).
-      output_activation: ``"auto"`` lets the loss choose (softmax for cross-entropy...).
+    Every field is declared with its range, role and meaning (:mod:`jaxlab.hparams`); the
+    README's "Every axis" table lists them. ``hidden`` (explicit widths, e.g. ``(100, 100)``)
+    wins over ``width`` x ``depth``. ``batch_norm=True`` means ``"after"`` (the course's
+    placement).
+
+    A user module: ``module`` is a factory (or ``"package.module:Name"``) called as
+    ``module(n_in=..., n_out=..., rngs=nnx.Rngs(init_key), **options)`` that returns an
+    ``nnx.Module`` whose ``__call__(x, *, train)`` maps ``(b, n_in)`` inputs to raw outputs
+    ``(b, n_out)``. Its ``options`` are structure: variants that differ in them form groups.
+    The MLP fields other than ``dropout`` do not apply to it.
     """
 
-    width: int = 50
-    depth: int = 1
-    hidden: tuple[int, ...] | None = None
-    activation: str = "relu"
-    kernel_init: str = "glorot_uniform"
-    init_scale: float | None = None
-    dropout: float = 0.0
-    batch_norm: str = "none"
-    output_activation: str = "auto"
+    module: Any = hparam(None, ANY, "a Flax NNX module factory or 'package.module:Name' "
+                         "(unset: the built-in MLP)")
+    options: Mapping[str, Any] = hparam({}, ANY, "keyword arguments of the module factory "
+                                        "(sweep them as model.options.NAME)")
+    width: int = hparam(50, integer(1), "units of every hidden layer (MLP)", "shape")
+    depth: int = hparam(1, integer(1), "hidden layers (MLP)", "shape")
+    hidden: tuple[int, ...] | None = hparam(None, Domain("any", optional=True),
+                                            "explicit hidden widths, e.g. [64, 32] (MLP)",
+                                            "shape")
+    activation: str = hparam("relu", choice(*ACTIVATIONS), "hidden activation (MLP)")
+    kernel_init: str = hparam("glorot_uniform", choice(*KERNEL_INITS),
+                              "kernel initializer, Keras' definitions (MLP)", "init")
+    init_scale: float | None = hparam(None, real(0, optional=True),
+                                      "initializer variance multiplier; for normal/uniform the "
+                                      "std/limit itself (unset: 1, or 0.05 as in Keras)", "init")
+    dropout: float = hparam(0.0, fraction(), "dropout rate after every hidden layer (MLP)",
+                            "variant")
+    batch_norm: str = hparam("none", choice(*BATCH_NORM),
+                             "batch norm before or after the activation (MLP)")
+    output_activation: str = hparam("auto", choice(*OUTPUT_ACTIVATIONS),
+                                    "'auto' lets the loss choose (softmax for cross-entropy)")
 
     def __post_init__(self):
         if isinstance(self.batch_norm, bool):
@@ -64,6 +77,8 @@ class ModelConfig:
             object.__setattr__(self, "hidden", tuple(self.hidden))
         check(self.hidden is None or isinstance(self.hidden, tuple), "model.hidden", self.hidden,
               "must be a list of widths, e.g. [64, 32]")
+        check(isinstance(self.options, Mapping), "model.options", self.options,
+              "must be a table of keyword arguments")
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -80,77 +95,84 @@ class ModelConfig:
 class TrainConfig:
     """Training: optimizer, loss, schedule, batches, stopping.
 
-    Attributes (the numeric ones can all be swept in one program):
-      optimizer: ``sgd``, ``momentum``, ``nesterov``, ``adam``, ``adamw``, ``rmsprop``,
-        ``adagrad``.
-      learning_rate, momentum, b1, b2, eps, rho, initial_accumulator, weight_decay:
-        optimizer hyperparameters (Keras defaults).
-      clip_norm, clip_value: gradient clipping by global norm / by value (``None`` = off).
-      l2: Keras-style L2 penalty ``l2 * sum(kernel**2)`` added to the loss.
-      schedule, decay_rate, decay_steps, warmup_steps, alpha: learning-rate schedule in
-        optimizer updates, see :func:`jaxlab.optim.learning_rate`.
-      loss: ``"auto"`` (sparse categorical cross-entropy or mse) or a loss name.
-      metrics: metric names (``"auto"``: accuracy for classification, mae for regression).
-      epochs, batch_size: as in Keras. Every variant updates with exactly its batch size,
-        including the smaller last batch.
-      microbatch: samples per compiled step (``None``: the smallest batch size of the group).
-      shuffle: reshuffle the training set every epoch.
-      seed: seeds initialisation, dropout and shuffling; ``init_seed``, ``dropout_seed`` and
-        ``shuffle_seed`` override one of them.
-      early_stopping, monitor, mode, patience, min_delta, restore_best_weights: Keras'
-        ``EarlyStopping``, decided inside the compiled loop per variant.
-      dtype: ``float32`` or ``float64`` (needs ``jax_enable_x64``).
-      eval_batch_size: samples per evaluation chunk (memory bound of evaluation).
-      diagnostics: record per-layer gradient norms, weight norms, dead and saturated unit
-        fractions every epoch (see :func:`jaxlab.engine.diagnose`).
-      freeze: the first ``freeze`` hidden layers keep their initial weights (transfer
-        learning with fixed features); swept in one program.
-      halving_every, halving_eta, halving_metric: successive halving (see
-        :mod:`jaxlab.halving`): every ``halving_every`` epochs (0: off) keep the best
-        ``1/halving_eta`` of the variants still training by ``halving_metric`` (``"auto"``:
-        ``val_loss``, or ``loss`` without validation data); the others stop, ``pruned``.
+    Every field is declared once with its range, role and meaning (:mod:`jaxlab.hparams`;
+    the README's "Every axis" table). Numeric fields are vectorized: one program trains
+    every value. ``optimizer`` is a built-in name, ``"optax:NAME"``, ``"package.module:fn"``
+    or a factory returning an ``optax.GradientTransformation``; it is called with
+    ``learning_rate`` and ``optimizer_options`` (built-ins read their options from the
+    fields of the same name: ``momentum``, ``b1``...). Float options are vectorized too
+    (sweep ``train.optimizer_options.NAME``). Every variant updates with exactly its batch
+    size, including the smaller last batch. ``seed`` seeds initialisation, dropout and
+    shuffling; ``init_seed``, ``dropout_seed`` and ``shuffle_seed`` override one of them.
     """
 
-    optimizer: str = "sgd"
-    learning_rate: float = 0.01
-    momentum: float = 0.0
-    b1: float = 0.9
-    b2: float = 0.999
-    eps: float = 1e-7
-    rho: float = 0.9
-    initial_accumulator: float = 0.1
-    weight_decay: float = 0.004
-    clip_norm: float | None = None
-    clip_value: float | None = None
-    l2: float = 0.0
-    schedule: str = "constant"
-    decay_rate: float = 0.96
-    decay_steps: int = 1000
-    warmup_steps: int = 0
-    alpha: float = 0.0
-    loss: str = "auto"
-    metrics: tuple[str, ...] | str = "auto"
-    epochs: int = 10
-    batch_size: int = 32
-    microbatch: int | None = None
-    shuffle: bool = True
-    seed: int = 0
-    init_seed: int | None = None
-    dropout_seed: int | None = None
-    shuffle_seed: int | None = None
-    early_stopping: bool = False
-    monitor: str = "val_loss"
-    mode: str = "auto"
-    patience: int = 0
-    min_delta: float = 0.0
-    restore_best_weights: bool = False
-    dtype: str = "float32"
-    eval_batch_size: int = 2048
-    diagnostics: bool = False
-    freeze: int = 0
-    halving_every: int = 0
-    halving_eta: float = 3.0
-    halving_metric: str = "auto"
+    optimizer: Any = hparam("sgd", ANY, "a built-in name (sgd momentum nesterov adam adamw "
+                            "rmsprop adagrad), 'optax:NAME', 'package.module:fn' or a factory")
+    optimizer_options: Mapping[str, Any] = hparam(
+        {}, ANY, "keyword arguments of the optimizer factory; floats are vectorized "
+        "(sweep train.optimizer_options.NAME)")
+    learning_rate: float = hparam(0.01, positive(), "base step size", "schedule")
+    momentum: float = hparam(0.0, fraction(), "momentum (sgd, momentum, nesterov, rmsprop)",
+                             "optimizer")
+    b1: float = hparam(0.9, fraction(), "Adam's first-moment decay", "optimizer")
+    b2: float = hparam(0.999, fraction(), "Adam's second-moment decay", "optimizer")
+    eps: float = hparam(1e-7, positive(), "denominator epsilon (Keras' 1e-7)", "optimizer")
+    rho: float = hparam(0.9, fraction(), "RMSprop's decay", "optimizer")
+    initial_accumulator: float = hparam(0.1, real(0), "Adagrad's initial accumulator",
+                                        "optimizer")
+    weight_decay: float = hparam(0.004, real(0), "AdamW's decoupled weight decay", "optimizer")
+    clip_norm: float | None = hparam(None, positive(optional=True),
+                                     "clip the gradient to this global L2 norm", "clip")
+    clip_tensor_norm: float | None = hparam(
+        None, positive(optional=True),
+        "clip every gradient tensor to this L2 norm on its own (Keras 3 clipnorm)", "clip")
+    clip_value: float | None = hparam(None, positive(optional=True),
+                                      "clip every gradient element to [-v, v]", "clip")
+    l2: float = hparam(0.0, real(0), "Keras-style penalty l2 * sum(kernel**2) in the loss",
+                       "variant")
+    schedule: str = hparam("constant", choice(*SCHEDULES),
+                           "learning-rate schedule shape, in optimizer updates")
+    decay_rate: float = hparam(0.96, positive(), "exponential/step decay factor", "schedule")
+    decay_steps: int = hparam(1000, positive(), "updates per decay period", "schedule")
+    warmup_steps: int = hparam(0, real(0), "linear warmup from 0 over these updates",
+                               "schedule")
+    alpha: float = hparam(0.0, real(0), "cosine schedule's final fraction of the rate",
+                          "schedule")
+    loss: str = hparam("auto", ANY, "'auto' (sparse categorical cross-entropy or mse) or a "
+                       "loss name")
+    metrics: tuple[str, ...] | str = hparam("auto", ANY, "metric names ('auto': accuracy or "
+                                            "mae)")
+    epochs: int = hparam(10, integer(1), "epochs (as in Keras)", "variant")
+    batch_size: int = hparam(32, integer(1), "samples per update (exact, ragged last batch "
+                             "included)", "variant")
+    microbatch: int | None = hparam(None, integer(1, optional=True),
+                                    "samples per compiled step (unset: the group's smallest "
+                                    "batch size)")
+    shuffle: bool = hparam(True, BOOL, "reshuffle the training set every epoch")
+    seed: int = hparam(0, integer(0), "seeds initialisation, dropout and shuffling", "seed")
+    init_seed: int | None = hparam(None, integer(0, optional=True), "overrides seed for "
+                                   "initialisation", "seed")
+    dropout_seed: int | None = hparam(None, integer(0, optional=True), "overrides seed for "
+                                      "dropout", "seed")
+    shuffle_seed: int | None = hparam(None, integer(0, optional=True), "overrides seed for "
+                                      "shuffling", "seed")
+    early_stopping: bool = hparam(False, BOOL, "Keras' EarlyStopping, per variant")
+    monitor: str = hparam("val_loss", ANY, "the early-stopping metric")
+    mode: str = hparam("auto", choice("auto", "min", "max"), "the monitor's better direction")
+    patience: int = hparam(0, integer(0), "epochs without improvement before stopping",
+                           "variant")
+    min_delta: float = hparam(0.0, real(0), "smallest change that counts as improvement",
+                              "variant")
+    restore_best_weights: bool = hparam(False, BOOL, "end with the best epoch's weights")
+    dtype: str = hparam("float32", choice(*DTYPES), "float64 needs jax_enable_x64")
+    eval_batch_size: int = hparam(2048, integer(1), "samples per evaluation chunk (memory)")
+    diagnostics: bool = hparam(False, BOOL, "per-layer gradient/weight norms, dead and "
+                               "saturated units every epoch (MLP)")
+    freeze: int = hparam(0, integer(0), "the first N hidden layers keep their initial weights "
+                         "(MLP)", "variant")
+    halving_every: int = hparam(0, integer(0), "successive halving every N epochs (0: off)")
+    halving_eta: float = hparam(3.0, real(1, open_low=True), "keep the best 1/eta at a rung")
+    halving_metric: str = hparam("auto", ANY, "the halving metric ('auto': val_loss or loss)")
 
     def __post_init__(self):
         if isinstance(self.metrics, list):
@@ -159,24 +181,37 @@ class TrainConfig:
             object.__setattr__(self, "metrics", (self.metrics,))  # one name, not its letters
         check(isinstance(self.metrics, (str, tuple)), "train.metrics", self.metrics,
               'must be a list of metric names or "auto"')
+        check(isinstance(self.optimizer_options, Mapping), "train.optimizer_options",
+              self.optimizer_options, "must be a table of keyword arguments")
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 _FIELDS = {sec: {f.name for f in dataclasses.fields(cls)} for sec, cls in SECTIONS.items()}
 
 
+#: Fields that are tables of a factory's keyword arguments: ``section.field.NAME`` axes.
+NESTED = {"model": "options", "train": "optimizer_options"}
+
+
 def resolve_key(key: str) -> str:
     """``"learning_rate"`` -> ``"train.learning_rate"``; dotted keys are checked.
 
-    ``data.<name>`` accepts any data-generator option (e.g. ``data.n_samples``).
+    ``data.<name>`` accepts any data-generator option (e.g. ``data.n_samples``);
+    ``model.options.<name>`` and ``train.optimizer_options.<name>`` any factory argument.
     """
     if "." in key:
         sec, _, name = key.partition(".")
         if sec not in SECTIONS:
             raise unknown("sweep axis", key, [f"{s}.*" for s in SECTIONS])
+        nested = NESTED.get(sec)
+        if nested and name.startswith(nested + ".") and name.count(".") == 1:
+            return key
         if sec != "data" and name not in _FIELDS[sec]:
-            raise unknown("sweep axis", key, [f"{sec}.{f}" for f in _FIELDS[sec]])
+            known = [f"{sec}.{f}" for f in _FIELDS[sec]]
+            raise unknown("sweep axis", key, known + ([f"{sec}.{nested}.NAME"] if nested else []))
         return key
+    if key in ("options", "optimizer_options"):
+        raise ConfigError("sweep axis", key, f"sweep one option: {key}.NAME")
     hits = [sec for sec, names in _FIELDS.items() if key in names]
     if len(hits) != 1:
         raise ConfigError("sweep axis", key, "unknown or ambiguous; write it as section.name, "
@@ -197,9 +232,8 @@ class Variant:
 
 #: Fields whose "unset" is ``None``; TOML has no null, so sweep files write ``"none"``.
 OPTIONAL = {
-    "model": {"hidden", "init_scale"},
-    "train": {"clip_norm", "clip_value", "microbatch", "init_seed", "dropout_seed",
-              "shuffle_seed"},
+    "model": {f.name for f in hparams.fields(ModelConfig) if f.metadata["domain"].optional},
+    "train": {f.name for f in hparams.fields(TrainConfig) if f.metadata["domain"].optional},
     "data": {"train_size", "validation_split", "data_dir", "limit_train", "limit_val"},
 }
 
@@ -229,6 +263,15 @@ def _apply(data: DataConfig, model: ModelConfig, train: TrainConfig, overrides: 
         data = DataConfig.from_dict(d)
     if sections["model"].keys() & {"width", "depth"} and "hidden" not in sections["model"]:
         sections["model"]["hidden"] = None
+    for sec, cfg in (("model", model), ("train", train)):
+        nested = NESTED[sec]
+        items = {k.partition(".")[2]: v for k, v in sections[sec].items()
+                 if k.startswith(nested + ".")}
+        if items:
+            table = dict(sections[sec].get(nested, getattr(cfg, nested)))
+            sections[sec] = {k: v for k, v in sections[sec].items()
+                             if not k.startswith(nested + ".")}
+            sections[sec][nested] = {**table, **items}
     model = dataclasses.replace(model, **sections["model"])
     train = dataclasses.replace(train, **sections["train"])
     return data, model, train
@@ -297,9 +340,15 @@ class Sweep:
             return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()
                     if v is not None}
 
+        def named(d):  # a factory given as an object is written as "module:name"
+            return {k: (plugins.name_of(v) if callable(v) else v) for k, v in d.items()}
+
         out = {"name": self.name, "data": clean(self.data.to_dict()),
-               "model": clean(dataclasses.asdict(self.model)),
-               "train": clean(dataclasses.asdict(self.train))}
+               "model": clean(named(dataclasses.asdict(self.model))),
+               "train": clean(named(dataclasses.asdict(self.train)))}
+        for sec, nested in NESTED.items():
+            if not out[sec].get(nested):
+                out[sec].pop(nested, None)
         sweep = {}
         for kind in ("grid", "zip"):
             if getattr(self, kind):
@@ -412,84 +461,63 @@ def _sample(random: Mapping) -> list[dict]:
 
 
 def validate(model: ModelConfig, train: TrainConfig, where: str = "") -> None:
-    """Refuse invalid model and training settings, naming the field and value."""
+    """Refuse invalid model and training settings, naming the field and value.
+
+    The ranges are the fields' own (:mod:`jaxlab.hparams`); what follows are the rules that
+    relate several fields.
+    """
 
     def need(cond, field, value, reason):
         check(cond, field, value, reason + where)
 
-    def number(x):
-        return isinstance(x, (int, float, np.number)) and not isinstance(x, bool)
-
-    def integer(x):
-        return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
-
-    if not isinstance(model.activation, str) or model.activation not in ACTIVATIONS:
-        raise unknown("model.activation", model.activation, ACTIVATIONS)
-    if model.kernel_init not in KERNEL_INITS:
-        raise unknown("model.kernel_init", model.kernel_init, KERNEL_INITS)
-    if model.batch_norm not in BATCH_NORM:
-        raise unknown("model.batch_norm", model.batch_norm, BATCH_NORM)
-    if model.output_activation not in OUTPUT_ACTIVATIONS:
-        raise unknown("model.output_activation", model.output_activation, OUTPUT_ACTIVATIONS)
+    hparams.check_fields(model, "model", where)
+    hparams.check_fields(train, "train", where)
     field = "model.hidden" if model.hidden is not None else "model.width"
-    if model.hidden is None:
-        need(integer(model.depth) and model.depth >= 1, "model.depth", model.depth,
-             "must be an integer >= 1")
     need(len(model.widths) >= 1, field, model.hidden, "needs at least 1 hidden layer")
     for w in model.widths:
-        need(integer(w) and w >= 1, field, w, "widths must be integers >= 1")
-    need(number(model.dropout) and 0 <= model.dropout < 1, "model.dropout", model.dropout,
-         "must be in [0, 1)")
-    need(model.init_scale is None or (number(model.init_scale) and model.init_scale >= 0),
-         "model.init_scale", model.init_scale, "must be >= 0")
-
-    if train.optimizer not in FAMILIES:
-        raise unknown("train.optimizer", train.optimizer, FAMILIES)
-    if train.schedule not in SCHEDULES:
-        raise unknown("train.schedule", train.schedule, SCHEDULES)
+        need(isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w >= 1, field, w,
+             "widths must be integers >= 1")
+    if model.module is not None:
+        plugins.load("model.module", model.module)
+    optimizer_options(train)  # checks the factory and its options
     if train.loss != "auto":
         canonical_loss(train.loss)
     if train.metrics != "auto":
         for m in train.metrics:
             if m not in METRICS:
                 raise unknown("train.metrics", m, METRICS)
-    positive = ("learning_rate", "eps", "decay_rate", "decay_steps")
-    for name in positive:
-        v = getattr(train, name)
-        need(number(v) and v > 0 and math.isfinite(v), f"train.{name}", v, "must be > 0")
-    for name in ("momentum", "b1", "b2", "rho"):
-        v = getattr(train, name)
-        need(number(v) and 0 <= v < 1, f"train.{name}", v, "must be in [0, 1)")
-    for name in ("weight_decay", "l2", "initial_accumulator", "warmup_steps", "alpha",
-                 "min_delta"):
-        v = getattr(train, name)
-        need(number(v) and v >= 0, f"train.{name}", v, "must be >= 0")
-    for name in ("clip_norm", "clip_value"):
-        v = getattr(train, name)
-        need(v is None or (number(v) and v > 0), f"train.{name}", v, "must be > 0 (or unset)")
-    for name, low in (("epochs", 1), ("batch_size", 1), ("patience", 0),
-                      ("eval_batch_size", 1), ("freeze", 0)):
-        v = getattr(train, name)
-        need(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low,
-             f"train.{name}", v, f"must be an integer >= {low}")
-    need(train.microbatch is None or (isinstance(train.microbatch, int) and train.microbatch >= 1),
-         "train.microbatch", train.microbatch, "must be an integer >= 1 (or unset)")
-    for name in ("seed", "init_seed", "dropout_seed", "shuffle_seed"):
-        v = getattr(train, name)
-        need(v is None or (isinstance(v, (int, np.integer)) and v >= 0), f"train.{name}", v,
-             "must be an integer >= 0")
-    need(train.mode in ("auto", "min", "max"), "train.mode", train.mode, "must be auto/min/max")
     need(isinstance(train.monitor, str), "train.monitor", train.monitor, "must be a metric name")
-    for name in ("shuffle", "early_stopping", "restore_best_weights"):
-        v = getattr(train, name)
-        need(isinstance(v, (bool, np.bool_)), f"train.{name}", v, "must be true or false")
-    need(train.dtype in ("float32", "float64"), "train.dtype", train.dtype,
-         "must be float32 or float64")
     need(train.freeze <= len(model.widths), "train.freeze", train.freeze,
          f"cannot freeze more than the {len(model.widths)} hidden layers")
     need(train.optimizer == "adamw" or train.weight_decay == TrainConfig.weight_decay,
          "train.weight_decay", train.weight_decay,
          f"applies to adamw only; use train.l2 with {train.optimizer}")
+    if model.module is not None:
+        for name in ("freeze", "diagnostics"):
+            need(not getattr(train, name), f"train.{name}", getattr(train, name),
+                 "applies to the built-in MLP only, not to model.module")
+        need(model.batch_norm == "none" and model.dropout == 0, "model.module", model.module,
+             "put dropout and batch norm inside the module (model.dropout and "
+             "model.batch_norm apply to the built-in MLP)")
+
+
+def optimizer_options(train: TrainConfig) -> dict[str, Any]:
+    """The keyword arguments ``train.optimizer`` is called with, besides ``learning_rate``.
+
+    Built-in optimizers read the ``TrainConfig`` fields of their arguments' names; any
+    factory reads ``train.optimizer_options`` (which win). Unknown names are refused.
+    """
+    args = optim.arguments(train.optimizer)
+    out = {}
+    if isinstance(train.optimizer, str) and train.optimizer in optim.BUILTINS:
+        out = {k: getattr(train, k) for k in args}
+    for k, v in train.optimizer_options.items():
+        if k not in args:
+            raise unknown(f"train.optimizer_options.{k}", v, args)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"train.optimizer_options.{k}", v, "must be finite")
+        out[k] = v
+    return out
 
 
 # -- --set overrides and a small TOML writer ---------------------------------------------------

@@ -110,16 +110,22 @@ def analytic(prog: engine.Program, state_row, data) -> Estimate:
       state_row: one variant's state (arrays or ``ShapeDtypeStruct``), no leading axis.
       data: the group's data arrays (the fixed cost).
     """
-    item = 8 if prog.dtype == "float64" else 4
+    item = np.dtype(prog.dtype).itemsize
     a = prog.arch
-    params = a.n_in * a.width + (a.depth - 1) * a.width ** 2 + a.width * a.n_out
-    params += a.depth * a.width * 4 + a.n_out  # biases and norms, generously
-    units = a.n_in + 3 * a.depth * a.width + 3 * a.n_out  # per sample, forward and backward
-    step = (prog.microbatch * units * 3  # activations, their gradients, masks
-            + 4 * params) * item  # gradient, updates, new parameters, select
-    if prog.dropout:
-        step += prog.microbatch * a.depth * a.width * item
-    evaluation = 2 * prog.eval_chunk * (a.depth * a.width + a.n_out) * item if prog.n_val else 0
+    if a is None:  # a user module: its activations are unknown; XLA measures when it matters
+        params = sum(math.prod(x.shape) for x in jax.tree.leaves(state_row.params))
+        step = (prog.microbatch * 16 * (prog.net.n_in + prog.net.n_out) + 4 * params) * item
+        evaluation = 2 * prog.eval_chunk * 16 * prog.net.n_out * item if prog.n_val else 0
+    else:
+        params = a.n_in * a.width + (a.depth - 1) * a.width ** 2 + a.width * a.n_out
+        params += a.depth * a.width * 4 + a.n_out  # biases and norms, generously
+        units = a.n_in + 3 * a.depth * a.width + 3 * a.n_out  # per sample, forward, backward
+        step = (prog.microbatch * units * 3  # activations, their gradients, masks
+                + 4 * params) * item  # gradient, updates, new parameters, select
+        if prog.net.dropout:
+            step += prog.microbatch * a.depth * a.width * item
+        evaluation = (2 * prog.eval_chunk * (a.depth * a.width + a.n_out) * item
+                      if prog.n_val else 0)
     per_variant = (2 * _tree_bytes(state_row)  # state in and out
                    + 2 * prog.n_train * 4  # the epoch's permutation (and its sort)
                    + step + evaluation + 64 * item)  # and the record

@@ -30,8 +30,9 @@ import jax
 import numpy as np
 import pandas as pd
 
-from jaxlab import engine, models
+from jaxlab import compiled, models, networks, plugins
 from jaxlab.config import Sweep
+from jaxlab.conventions import float_dtype
 from jaxlab.errors import ConfigError
 from jaxlab.losses import Objective
 
@@ -86,22 +87,34 @@ class TrainedModel:
       dtype: ``float32`` or ``float64``.
       params, batch_stats: pure dicts at ``arch``'s size.
       widths, depth: the variant's hidden widths.
+      module: for a user module (``arch`` is then ``None``): ``factory`` (the callable, or
+        its ``"module:name"`` after loading), ``options``, ``n_in``, ``n_out``.
     """
 
-    arch: models.Arch
+    arch: models.Arch | None
     objective: Objective
     dtype: str
     params: dict
     batch_stats: dict
     widths: tuple[int, ...]
     depth: int
+    module: dict | None = None
+
+    def net(self) -> tuple[networks.Net, dict]:
+        """The network and this variant's structure arrays."""
+        if self.module is None:
+            net = networks.MLPNet(self.arch, self.dtype)
+            return net, net.shape_of(self.widths)
+        m = self.module
+        factory = plugins.load("model.module", m["factory"])
+        return networks.ModuleNet(factory, networks.freeze_options(m["options"]), m["n_in"],
+                                  m["n_out"], self.dtype), {}
 
     def logits(self, x) -> np.ndarray:
-        x = np.asarray(x, np.float64 if self.dtype == "float64" else np.float32)
-        w = np.zeros(self.arch.depth, np.int32)
-        w[: self.depth] = self.widths
-        return np.asarray(_logits(self.arch, self.dtype, self.params, self.batch_stats, w,
-                                  self.depth, x.reshape(len(x), -1)))
+        x = np.asarray(x, float_dtype(self.dtype))
+        net, shape = self.net()
+        return np.asarray(compiled.logits(net, self.params, self.batch_stats, shape,
+                                          x.reshape(len(x), -1)))
 
     def predict(self, x) -> np.ndarray:
         """Outputs after the output activation (probabilities for classification)."""
@@ -123,9 +136,6 @@ class TrainedModel:
         for name, v in self.objective.per_sample_metrics(z, t).items():
             out[name] = float(np.mean(v))
         return out
-
-
-_logits = jax.jit(engine.logits, static_argnums=(0, 1))
 
 
 def _take(tree, i: int):
@@ -178,6 +188,8 @@ class Result:
     def params(self, i: int) -> dict:
         """Variant ``i``'s parameters at its true size (pure dict of numpy arrays)."""
         m = self.models[i]
+        if m.module is not None:
+            return m.params
         return models.slice_params(m.params, m.widths, m.depth, m.arch.n_in)
 
     def predict(self, x, variant: int = 0) -> np.ndarray:
@@ -228,7 +240,8 @@ class Result:
             "files": {name: _sha256(os.path.join(path, name)) for name in RESULT_FILES},
             "n_variants": len(self.models),
             "timing": self.timing,
-            "models": [{"arch": dataclasses.asdict(m.arch),
+            "models": [{"arch": dataclasses.asdict(m.arch) if m.arch else None,
+                        "module": _module_meta(m.module),
                         "objective": dataclasses.asdict(m.objective), "dtype": m.dtype,
                         "widths": list(m.widths), "depth": m.depth} for m in self.models],
         }
@@ -268,10 +281,10 @@ class Result:
             obj = dict(meta["objective"])
             obj["metrics"] = tuple(obj["metrics"])
             loaded.append(TrainedModel(
-                arch=models.Arch(**meta["arch"]), objective=Objective(**obj),
-                dtype=meta["dtype"], params=trees[i]["params"],
+                arch=models.Arch(**meta["arch"]) if meta["arch"] else None,
+                objective=Objective(**obj), dtype=meta["dtype"], params=trees[i]["params"],
                 batch_stats=trees[i]["batch_stats"], widths=tuple(meta["widths"]),
-                depth=meta["depth"]))
+                depth=meta["depth"], module=meta.get("module")))
         return cls(spec, history, variants, loaded, manifest.get("timing", []))
 
 
@@ -359,7 +372,14 @@ def _summary(g, gi: int, stacked: dict, ran: np.ndarray, names: list[str], index
 def _trained_model(prog, state, j: int, v) -> TrainedModel:
     """Variant ``j`` of a group's final state, cut to its own width and depth."""
     params = _take(state.params, j)
-    stats = _take(state.batch_stats, j) if state.batch_stats else {}
+    stats = _take(state.model_state, j) if state.model_state else {}
+    net = prog.net
+    if isinstance(net, networks.ModuleNet):
+        return TrainedModel(
+            arch=None, objective=prog.objective, dtype=prog.dtype, params=params,
+            batch_stats=stats, widths=(), depth=0,
+            module={"factory": net.factory, "options": dict(net.options), "n_in": net.n_in,
+                    "n_out": net.n_out})
     width = max(v.model.widths)
     arch = dataclasses.replace(prog.arch, width=width, depth=len(v.model.widths))
     return TrainedModel(
@@ -388,6 +408,15 @@ def _monitor(v, names) -> str:
     if v.train.early_stopping:
         return v.train.monitor
     return "val_loss" if "val_loss" in names else "loss"
+
+
+def _module_meta(module: dict | None) -> dict | None:
+    """A user module's description for ``result.json`` (the factory by name)."""
+    if module is None:
+        return None
+    return {**module, "factory": plugins.name_of(module["factory"]),
+            "options": {k: list(v) if isinstance(v, tuple) else v
+                        for k, v in module["options"].items()}}
 
 
 def _depth_cut(pure: dict, depth: int) -> dict:

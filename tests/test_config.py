@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import jaxlab as jl
-from jaxlab import sweep as sweep_lib
+from jaxlab import compiled
 from jaxlab.config import Sweep, TrainConfig, apply_overrides, resolve_key
 from jaxlab.errors import ConfigError
 
@@ -331,9 +331,9 @@ def no_compiling(monkeypatch):
 
         __call__ = lower
 
-    monkeypatch.setattr(sweep_lib, "_train_epoch", Refuse())
-    for name in ("_finish", "_init_group_jit", "_init_state_jit"):  # other jitted steps
-        monkeypatch.setattr(sweep_lib, name, Refuse(), raising=False)
+    # jaxlab.compiled is the one module that compiles: refuse all of its programs.
+    for name in ("epoch_program", "probe_epoch", "init_params", "init_state", "finish"):
+        monkeypatch.setattr(compiled, name, Refuse())
 
 
 INVALID = [

@@ -1,0 +1,127 @@
+"""The one place where ``jit``, ``vmap``, ``scan`` and ``shard_map`` are applied.
+
+:mod:`jaxlab.engine` defines the training of ONE variant as pure functions; here they
+become the programs a sweep runs:
+
+* :func:`epoch_program`: one epoch of every variant of a device's share, ``vmap`` over
+  variants inside a ``scan`` over microsteps, evaluation as a ``scan`` over chunks, under
+  ``shard_map`` over the variant mesh and ``jit`` with the state donated;
+* :func:`init_params`, :func:`init_state`, :func:`finish`, :func:`logits`: the same
+  functions over a leading variant axis.
+
+Every program is cached by its static :class:`~jaxlab.engine.Program`, so new values of
+any swept number reuse it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
+
+from jaxlab import distributed, engine
+from jaxlab.metrics import Average
+
+
+def _epoch(prog: engine.Program, state: engine.TrainState, data: dict, epoch):
+    """One epoch of every variant in ``state`` (leaves ``(V, ...)``); ``data`` is shared.
+
+    Returns ``(state, record)`` with name -> ``(V,)`` per-epoch values.
+    """
+    tx = engine.make_optimizer(prog)
+    order = jax.vmap(engine.epoch_order, in_axes=(None, 0, None))(prog, state, epoch)
+    plan = jax.vmap(engine.microbatches, in_axes=(None, 0, 0))(prog, state, order)
+    plan = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), plan)  # (S, V, ...): scan, vmap
+    step = jax.vmap(engine.microstep, in_axes=(None, None, 0, 0, 0, 0, None))
+
+    def body(st, where):
+        idx = where[0]  # (V, m)
+        return step(prog, tx, st, where, data["x_train"][idx], data["y_train"][idx],
+                    epoch), None
+
+    state, _ = jax.lax.scan(body, state, plan)
+    val = _evaluate(prog, state, data) if prog.n_val else {}
+    probe = None
+    if prog.diagnostics:
+        from jaxlab.diagnostics import PROBE
+
+        probe = data["x_train"][: min(prog.n_train, PROBE)]
+    return jax.vmap(engine.end_epoch, in_axes=(None, 0, 0, None, None))(
+        prog, state, val, epoch, probe)
+
+
+def _evaluate(prog: engine.Program, state, data) -> dict[str, Average]:
+    """Validation sums of every variant: a ``scan`` over chunks of ``prog.eval_chunk``."""
+    x, y = data["x_val"], data["y_val"]
+    chunk = prog.eval_chunk
+    xs = x.reshape((-1, chunk) + x.shape[1:])
+    ys = y.reshape((-1, chunk) + y.shape[1:])
+    valid = (jnp.arange(xs.shape[0] * chunk) < prog.n_val).reshape(-1, chunk)
+    one = jax.vmap(engine.eval_chunk, in_axes=(None, 0, None, None, None))
+    n = state.step.shape[0]
+    names = ("loss",) + prog.objective.metrics
+    zero = {k: Average(jnp.zeros((n,), prog.float), jnp.zeros((n,), prog.float)) for k in names}
+
+    def body(acc, batch):
+        part = one(prog, state, *batch)
+        return {k: acc[k].merge(part[k]) for k in acc}, None
+
+    sums, _ = jax.lax.scan(body, zero, (xs, ys, valid))
+    return sums
+
+
+@functools.cache
+def epoch_program(prog: engine.Program, mesh):
+    """The epoch of every device's share of the variants: data replicated, no
+    communication; the state is donated (updated in place)."""
+    variants = P(distributed.AXIS)
+    body = jax.shard_map(functools.partial(_epoch, prog), mesh=mesh,
+                         in_specs=(variants, P(), P()), out_specs=(variants, variants),
+                         check_vma=False)
+    return jax.jit(body, donate_argnums=0)
+
+
+#: The memory probe: the epoch program on one device, state donated as in the real one.
+probe_epoch = jax.jit(_epoch, static_argnums=0, donate_argnums=1)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def init_params(net, kernel_init: str, keys, shapes, scale):
+    """Initial ``(params, model_state)`` of every variant: ``keys`` ``(V, 2)``, ``shapes``
+    ``(V, ...)``, ``scale`` ``(V,)``."""
+    def one(k, shape, s):
+        return net.init(k, shape, kernel_init=kernel_init, scale=s)
+
+    return jax.vmap(one)(keys, shapes, scale)
+
+
+def _init_state(prog, params, model_state, opt_hp, hp, shapes, skeys, dkeys):
+    return jax.vmap(engine.init_state, in_axes=(None, 0, 0, 0, 0, 0, 0, 0))(
+        prog, params, model_state, opt_hp, hp, shapes, skeys, dkeys)
+
+
+init_state = jax.jit(_init_state, static_argnums=0)
+abstract_state = _init_state  # for jax.eval_shape: the same function, not compiled
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def finish(prog: engine.Program, state):
+    return jax.vmap(engine.finish, in_axes=(None, 0))(prog, state)
+
+
+logits = jax.jit(engine.logits, static_argnums=0)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def fold_keys(seeds, i: int):
+    """``fold_in(PRNGKey(seed), i)`` for every seed: raw ``(V, 2)`` keys."""
+    return jax.vmap(lambda s: jax.random.fold_in(jax.random.PRNGKey(s), i))(seeds)
+
+
+def unit_masks(arch, widths, depth):
+    """``(V, D, W)`` MLP unit masks of every variant."""
+    from jaxlab import models
+
+    return jax.vmap(lambda w, d: models.unit_mask(arch, w, d))(widths, depth)

@@ -1,0 +1,214 @@
+"""A group's network behind one small protocol: the built-in MLP, or any Flax NNX module.
+
+The engine sees a network only through these pure functions of one variant:
+
+* ``init(key, shape, init) -> (params, model_state)``: pure dicts (``nnx.to_pure_dict``
+  layout) of the variant's parameters and of its other variables (batch-norm statistics);
+* ``apply(params, model_state, x, shape, noise, *, train, sample_mask) -> (outputs,
+  model_state)``: raw outputs ``(b, n_out)`` of inputs ``(b, n_in)``;
+* ``penalty(params)``: ``sum(kernel**2)`` over the kernels (Keras' L2 regularizer).
+
+``shape`` holds the variant's per-variant structure as arrays (the MLP's widths and depth,
+padded and masked; nothing for a user module) and ``noise`` its dropout randomness for
+this microstep (:class:`Noise`).
+
+:class:`MLPNet` is the built-in MLP (:mod:`jaxlab.models`), exact over width, depth and
+per-sample dropout. :class:`ModuleNet` wraps a user's factory ``FACTORY(*, n_in, n_out,
+rngs, **options)`` returning an ``nnx.Module`` with ``__call__(x, *, train)``. Its parameters
+come from its own initializers with the variant's ``init_key`` (``nnx.Rngs(init_key)``) and
+are cast to the program's dtype. Its random streams (``nnx.Dropout``...) are reseeded every
+microstep from ``fold_in(fold_in(dropout_key, epoch), first sample index)``: per variant and
+reproducible, but a microbatch smaller than the batch draws its masks in pieces (exact
+against a reference only when ``train.microbatch`` equals the batch size). Its
+``nnx.BatchNorm`` normalizes over each microbatch, padding included: see the warning
+:func:`jaxlab.plan` gives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from jaxlab import models
+from jaxlab.conventions import float_dtype
+
+Array = jax.Array
+
+
+class Noise(NamedTuple):
+    """A variant's dropout randomness for one microstep."""
+
+    key: Array  # (2,) uint32 the variant's dropout key
+    epoch: Array  # () int32
+    idx: Array  # (m,) int32 training-sample indices of the microbatch
+    rate: Array  # () the MLP's dropout rate
+
+
+def _kernels_sq(params) -> Array:
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    total = [jnp.sum(a**2) for path, a in leaves
+             if getattr(path[-1], "key", None) == "kernel"]
+    return sum(total) if total else jnp.zeros(())
+
+
+# -- the built-in MLP -------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class MLPNet:
+    """The built-in MLP of :mod:`jaxlab.models`, padded to the group's largest width/depth.
+
+    Attributes:
+      arch: the padded architecture; ``dtype``: float dtype name; ``dropout``: some variant
+        uses dropout (per-sample masks, see :mod:`jaxlab.engine`).
+    """
+
+    arch: models.Arch
+    dtype: str = "float32"
+    dropout: bool = False
+
+    @property
+    def n_in(self) -> int:
+        return self.arch.n_in
+
+    def shape_of(self, widths: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """The per-variant structure arrays of a variant with hidden ``widths``."""
+        w = np.zeros(self.arch.depth, np.int32)
+        w[: len(widths)] = widths
+        return {"widths": w, "depth": np.int32(len(widths))}
+
+    def init(self, key, shape, *, kernel_init: str, scale) -> tuple[dict, dict]:
+        dtype = float_dtype(self.dtype, jnp)
+        params = models.init_params(self.arch, key, shape["widths"], shape["depth"], scale,
+                                    kernel_init=kernel_init, dtype=dtype)
+        return params, models.init_batch_stats(self.arch, dtype)
+
+    def mask(self, shape) -> Array:
+        return models.unit_mask(self.arch, shape["widths"], shape["depth"],
+                                float_dtype(self.dtype, jnp))
+
+    def _keep(self, noise: Noise) -> Array:
+        """``(D, m, W)`` dropout multipliers: sample ``i``'s mask at layer ``l`` is
+        ``bernoulli(fold_in(fold_in(fold_in(key, epoch), i), l), 1 - rate, (W,))``."""
+        keep_prob = 1.0 - noise.rate
+
+        def one(i):
+            k = jax.random.fold_in(jax.random.fold_in(noise.key, noise.epoch), i)
+            return jnp.stack([jax.random.bernoulli(jax.random.fold_in(k, l), keep_prob,
+                                                   (self.arch.width,))
+                              for l in range(self.arch.depth)])
+
+        keep = jax.vmap(one, out_axes=1)(noise.idx)
+        return keep.astype(float_dtype(self.dtype, jnp)) / keep_prob
+
+    def apply(self, params, model_state, x, shape, noise: Noise | None = None, *, train: bool,
+              sample_mask=None, trace=None):
+        dtype = float_dtype(self.dtype, jnp)
+        graphdef, abs_params, abs_stats = models.abstract(self.arch, dtype)
+        keep = self._keep(noise) if (train and self.dropout and noise is not None) else None
+        model = nnx.merge(graphdef, models.to_state(abs_params, params),
+                          models.to_state(abs_stats, model_state))
+        out = model(x, self.mask(shape), train=train, sample_mask=sample_mask, keep=keep,
+                    trace=trace)
+        return out, nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
+
+    def penalty(self, params) -> Array:
+        return _kernels_sq(params)
+
+
+# -- any Flax NNX module ----------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class ModuleNet:
+    """A user's NNX module factory, called as ``factory(n_in=, n_out=, rngs=, **options)``.
+
+    Attributes:
+      factory: the callable; ``options``: its keyword arguments as sorted ``(name, value)``
+        pairs (structure: hashable); ``n_in``, ``n_out``; ``dtype``: the program's float type.
+    """
+
+    factory: Callable[..., nnx.Module]
+    options: tuple[tuple[str, Any], ...]
+    n_in: int
+    n_out: int
+    dtype: str = "float32"
+
+    def build(self, key) -> nnx.Module:
+        """The module with its own initializers, seeded by ``key`` (a raw ``(2,)`` key)."""
+        return self.factory(n_in=self.n_in, n_out=self.n_out, rngs=nnx.Rngs(key),
+                            **_thaw(self.options))
+
+    def shape_of(self, widths=None) -> dict:
+        return {}
+
+    def init(self, key, shape=None, **_) -> tuple[dict, dict]:
+        _, params, _, rest = nnx.split(self.build(key), nnx.Param, nnx.RngState, ...)
+        dtype = float_dtype(self.dtype, jnp)
+        cast = functools.partial(_cast_float, dtype)
+        return (jax.tree.map(cast, nnx.to_pure_dict(params)),
+                jax.tree.map(cast, nnx.to_pure_dict(rest)))
+
+    def apply(self, params, model_state, x, shape=None, noise: Noise | None = None, *,
+              train: bool, sample_mask=None):
+        del shape, sample_mask  # a user module sees its microbatch as it is
+        graphdef, abs_params, abs_rngs, abs_rest = _abstract_module(self)
+        key = (jnp.zeros((2,), jnp.uint32) if noise is None else
+               jax.random.fold_in(jax.random.fold_in(noise.key, noise.epoch), noise.idx[0]))
+        model = nnx.merge(graphdef, models.to_state(abs_params, params), _fresh_rngs(abs_rngs, key),
+                          models.to_state(abs_rest, model_state))
+        out = model(x, train=train)
+        _, _, rest = nnx.split(model, nnx.Param, nnx.RngState, ...)
+        return out, nnx.to_pure_dict(rest)
+
+    def penalty(self, params) -> Array:
+        return _kernels_sq(params)
+
+
+def _thaw(options):
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in options}
+
+
+def freeze_options(options) -> tuple[tuple[str, Any], ...]:
+    """Hashable, sorted ``(name, value)`` pairs of a module's options (lists as tuples)."""
+    def frozen(v):
+        return tuple(frozen(x) for x in v) if isinstance(v, (list, tuple)) else v
+    return tuple(sorted((k, frozen(v)) for k, v in dict(options).items()))
+
+
+def _cast_float(dtype, a):
+    a = jnp.asarray(a)
+    return a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a
+
+
+@functools.cache
+def _abstract_module(net: ModuleNet):
+    """``(graphdef, params, rngs, rest)`` of the module, shape-only, params in ``net.dtype``."""
+    model = nnx.eval_shape(lambda: net.build(jax.random.PRNGKey(0)))
+    graphdef, params, rngs, rest = nnx.split(model, nnx.Param, nnx.RngState, ...)
+    dtype = float_dtype(net.dtype, jnp)
+
+    def cast(s):
+        if jnp.issubdtype(s.dtype, jnp.floating):
+            return jax.ShapeDtypeStruct(s.shape, dtype)
+        return s
+
+    return graphdef, jax.tree.map(cast, params), rngs, jax.tree.map(cast, rest)
+
+
+def _fresh_rngs(abstract_rngs, key):
+    """The module's random streams reseeded from ``key`` (counts at 0)."""
+    leaves, treedef = jax.tree.flatten(abstract_rngs)
+    out = []
+    for i, leaf in enumerate(leaves):
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            out.append(jax.random.wrap_key_data(jax.random.fold_in(key, i)))
+        else:
+            out.append(jnp.zeros(leaf.shape, leaf.dtype))
+    return jax.tree.unflatten(treedef, out)
+
+
+Net = MLPNet | ModuleNet
