@@ -10,20 +10,16 @@ A results directory holds:
 * ``params.npz``: every variant's parameters at its own (unpadded) size, keys
   ``v{index}/hidden/{layer}/kernel`` ...; and ``result.json``, the manifest, written last.
 
-Every file is written to a temporary name, flushed and renamed into place, so a reader
-never sees a half-written file.
+Every file is written to a temporary name, flushed and renamed into place
+(:mod:`jaxlab.atomic`), so a reader never sees a half-written file.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import io
 import json
 import os
-import tempfile
-from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -31,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from jaxlab import engine, models
+from jaxlab.atomic import atomic_open, atomic_write_text
 from jaxlab.config import Sweep
 from jaxlab.errors import ConfigError
 from jaxlab.losses import Objective
@@ -45,34 +42,6 @@ def _sha256(path: str) -> str | None:
             return hashlib.sha256(f.read()).hexdigest()
     except FileNotFoundError:
         return None
-# mkstemp creates 0600 files; results get the mode a plain open() would give them.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-
-# -- atomic files -------------------------------------------------------------------------------
-@contextlib.contextmanager
-def atomic_open(path: str, mode: str = "w") -> Iterator[io.IOBase]:
-    """Open a temporary file beside ``path``; on success fsync it and rename it to ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    with atomic_open(path, "w") as f:
-        f.write(text)
 
 
 # -- one trained variant ------------------------------------------------------------------------
