@@ -24,7 +24,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from jaxlab import engine
+from jaxlab import conventions, engine
 from jaxlab.errors import ConfigError
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
@@ -110,7 +110,7 @@ def analytic(prog: engine.Program, state_row, data) -> Estimate:
       state_row: one variant's state (arrays or ``ShapeDtypeStruct``), no leading axis.
       data: the group's data arrays (the fixed cost).
     """
-    item = 8 if prog.dtype == "float64" else 4
+    item = np.dtype(conventions.float_dtype(prog.dtype)).itemsize
     a = prog.arch
     params = a.n_in * a.width + (a.depth - 1) * a.width ** 2 + a.width * a.n_out
     params += a.depth * a.width * 4 + a.n_out  # biases and norms, generously

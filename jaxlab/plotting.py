@@ -45,13 +45,13 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import EngFormatter, MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
-from jaxlab import labels
+from jaxlab import conventions, labels
 from jaxlab.errors import ConfigError
 from jaxlab.results import atomic_open
 
 X_AXES = {"epoch": "epoch", "updates": "optimizer updates", "examples": "examples seen"}
 BANDS = ("std", "minmax", "none")
-VALUES = ("final", "best")
+VALUES = conventions.SUMMARIES
 FORMATS = ("png", "svg", "pdf")
 _NOT_METRICS = {"variant", "epoch", "updates", "examples"}
 _STYLES = ("-", "--", ":", "-.")
@@ -61,7 +61,7 @@ _MAX_LEGEND = 12
 # -- reading a result ---------------------------------------------------------------------------
 def axes_of(result) -> list[str]:
     """The swept axes of ``result`` (dotted names, e.g. ``train.learning_rate``)."""
-    return [c for c in result.variants.columns if "." in c]
+    return conventions.swept_axes(result.variants.columns)
 
 
 def metrics_of(result) -> list[str]:
@@ -112,10 +112,6 @@ def _order(v: Any) -> tuple:
 
 def _uniques(values) -> list:
     return sorted({_clean(v) for v in values}, key=_order)
-
-
-def _maximize(metric: str) -> bool:
-    return "acc" in metric  # the rule results.build uses for best_<metric>
 
 
 def _summary(result) -> dict[int, dict]:
@@ -429,10 +425,9 @@ def _quiet():
 # -- final metric against hyperparameters -------------------------------------------------------
 def _summary_column(result, metric: str, value: str) -> str:
     _check("value", value, VALUES)
-    col = f"{value}_{metric}"
+    col = conventions.summary_column(value, metric)
     if col not in result.variants:
-        have = [c[len(value) + 1:] for c in result.variants.columns
-                if c.startswith(f"{value}_") and c != "best_epoch"]
+        have = conventions.summarized(result.variants.columns, value)
         raise ConfigError("metric", metric, f"no {value} value in the results; expected one "
                                             f"of {have}")
     return col
@@ -625,7 +620,7 @@ def heatmap(
     fig = ax.figure if ax is not None else Figure(
         figsize=figsize or (1.1 * len(xs) + 2.6, 0.7 * len(ys) + 1.8), layout="constrained")
     ax = ax if ax is not None else fig.subplots()
-    cm = mpl.colormaps[cmap or ("viridis" if _maximize(metric) else "viridis_r")]
+    cm = mpl.colormaps[cmap or ("viridis" if conventions.maximize(metric) else "viridis_r")]
     cm = cm.with_extremes(bad="lightgray")
     im = ax.imshow(np.ma.masked_invalid(grid), cmap=cm, aspect="auto", origin="lower")
     ax.set_xticks(range(len(xs)), [labels.value(v) for v in xs])

@@ -26,13 +26,13 @@ import jax
 import numpy as np
 import pandas as pd
 
-from jaxlab import engine, models
+from jaxlab import conventions, engine, models
 from jaxlab.atomic import atomic_open, atomic_write_text
 from jaxlab.config import Sweep
 from jaxlab.errors import ConfigError
 from jaxlab.losses import Objective
 
-STATUS = ("ok", "stopped", "diverged", "pruned")
+STATUS = conventions.STATUS  # a variant's ``status`` column takes these values
 RESULT_FILES = ("history.csv", "variants.csv", "spec.toml", "params.npz")
 
 
@@ -66,7 +66,7 @@ class TrainedModel:
     depth: int
 
     def logits(self, x) -> np.ndarray:
-        x = np.asarray(x, np.float64 if self.dtype == "float64" else np.float32)
+        x = np.asarray(x, conventions.float_dtype(self.dtype))
         w = np.zeros(self.arch.depth, np.int32)
         w[: self.depth] = self.widths
         return np.asarray(_logits(self.arch, self.dtype, self.params, self.batch_stats, w,
@@ -142,7 +142,8 @@ class Result:
 
     @property
     def axes(self) -> list[str]:
-        return [c for c in self.variants.columns if "." in c]
+        """The swept axes, dotted (``train.learning_rate``), in column order."""
+        return conventions.swept_axes(self.variants.columns)
 
     def params(self, i: int) -> dict:
         """Variant ``i``'s parameters at its true size (pure dict of numpy arrays)."""
@@ -157,16 +158,15 @@ class Result:
 
     def best(self, metric: str = "val_loss", mode: str = "auto") -> int:
         """Index of the variant with the best final ``metric`` (diverged ones excluded)."""
-        col = f"final_{metric}"
+        col = conventions.summary_column("final", metric)
         if col not in self.variants:
             raise ConfigError("metric", metric, f"not in the results; have "
-                              f"{[c[6:] for c in self.variants.columns if c.startswith('final_')]}")
+                              f"{conventions.summarized(self.variants.columns, 'final')}")
         ok = self.variants[self.variants.status != "diverged"]
         ok = ok[np.isfinite(ok[col])]
-        maximize = mode == "max" or (mode == "auto" and "acc" in metric)
         if ok.empty:
             raise ConfigError("metric", metric, "no variant has a finite value")
-        return int(ok[col].idxmax() if maximize else ok[col].idxmin())
+        return int(ok[col].idxmax() if conventions.maximize(metric, mode) else ok[col].idxmin())
 
     def curve(self, metric: str, variant: int) -> np.ndarray:
         h = self.history
@@ -288,9 +288,8 @@ def _column(a: np.ndarray) -> np.ndarray:
 def _summary(g, gi: int, stacked: dict, ran: np.ndarray, names: list[str], index, values
              ) -> pd.DataFrame:
     """One row per variant of group ``g``: status, stop epoch, final and best values."""
-    n_epochs, n = ran.shape
+    n = ran.shape[1]
     epochs_run = ran.sum(0)
-    last = np.where(epochs_run > 0, n_epochs - 1 - np.argmax(ran[::-1], axis=0), -1)
     status = np.full(n, "ok", dtype=object)
     stop_epoch = np.full(n, -1)
     # At most one epoch of a variant carries a flag: it stops training after it.
@@ -303,23 +302,18 @@ def _summary(g, gi: int, stacked: dict, ran: np.ndarray, names: list[str], index
            "group": np.full(n, gi), "status": status, "stop_epoch": stop_epoch,
            "epochs_run": epochs_run}
     best_epoch = np.full(n, np.nan)
-    cols = np.arange(n)
     for k in names:
         if k in ("lr", "updates", "examples"):
             continue
         x = _column(stacked[k])
-        out[f"final_{k}"] = np.where(last >= 0, x[np.maximum(last, 0), cols], np.nan)
+        out[conventions.summary_column("final", k)] = conventions.final_value(x, ran)
         if k.startswith(_DIAGNOSTICS):  # final value only: "best" means nothing here
             continue
-        ok = ran & np.isfinite(x)
-        maximize = "acc" in k
-        masked = np.where(ok, x, -np.inf if maximize else np.inf)
-        pick = np.argmax(masked, axis=0) if maximize else np.argmin(masked, axis=0)
-        found = ok.any(0)
-        out[f"best_{k}"] = np.where(found, x[pick, cols], np.nan)
+        best, epoch = conventions.best_value(x, ran, conventions.maximize(k))
+        out[conventions.summary_column("best", k)] = best
         for j, v in enumerate(g.variants):
-            if found[j] and k == _monitor(v, names):
-                best_epoch[j] = pick[j] + 1
+            if epoch[j] >= 0 and k == _monitor(v, names):
+                best_epoch[j] = epoch[j] + 1
     found_all = not np.isnan(best_epoch).any()
     out["best_epoch"] = best_epoch.astype(np.int64) if found_all else best_epoch
     return pd.DataFrame(out)
