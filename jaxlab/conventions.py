@@ -1,7 +1,8 @@
 """Rules that several modules share, written once.
 
 * :func:`maximize`: which direction is better for a metric ("larger is better when the name
-  contains ``acc``", Keras' ``mode="auto"``).
+  contains ``acc``", Keras' ``mode="auto"``); :func:`default_monitor`: the metric watched
+  when none is named.
 * :func:`float_dtype`: the numpy/jax float type named by ``train.dtype``.
 * :data:`STATUS`: how a variant's training ended.
 * :func:`swept_axes`: which columns of a result table are its swept axes.
@@ -34,6 +35,12 @@ def maximize(metric: str, mode: str = "auto") -> bool:
     if mode == "auto":
         return "acc" in metric
     return mode == "max"
+
+
+def default_monitor(has_val: bool) -> str:
+    """The metric watched when none is named: ``val_loss`` with validation data, else
+    ``loss`` (the best epoch of a result, halving's ``auto``, the CLI's best variant)."""
+    return "val_loss" if has_val else "loss"
 
 
 def float_dtype(name: str, xp=np):

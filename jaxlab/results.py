@@ -350,7 +350,7 @@ def _column_order(columns: list[str], axes: list[str]) -> list[str]:
 def _monitor(v, names) -> str:
     if v.train.early_stopping:
         return v.train.monitor
-    return "val_loss" if "val_loss" in names else "loss"
+    return conventions.default_monitor("val_loss" in names)
 
 
 def _depth_cut(pure: dict, depth: int) -> dict:

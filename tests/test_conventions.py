@@ -46,6 +46,8 @@ def test_best_takes_one_direction_per_column_and_integers():
 def test_maximize_and_dtype():
     assert conventions.maximize("val_accuracy") and not conventions.maximize("val_loss")
     assert conventions.maximize("loss", "max") and not conventions.maximize("acc", "min")
+    assert conventions.default_monitor(True) == "val_loss"
+    assert conventions.default_monitor(False) == "loss"
     assert np.dtype(conventions.float_dtype("float64")).itemsize == 8
     assert np.dtype(conventions.float_dtype("float32")).itemsize == 4
 
