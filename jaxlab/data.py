@@ -5,6 +5,10 @@ into a :class:`Dataset` of numpy arrays (rows are samples). :func:`from_arrays` 
 for arrays you already have. Every bad input raises :class:`~jaxlab.errors.ConfigError`
 naming the dotted field (``data.validation_split``) and the offending value.
 
+The sources live beside this module: :mod:`jaxlab.datasets_sklearn` (scikit-learn's
+generators and digits, imported when used) and :mod:`jaxlab.datasets_mnist` (IDX, ``.npz``
+and tensorflow-datasets files).
+
 Example::
 
   ds = load(DataConfig("blobs", train_size=500))
@@ -13,48 +17,28 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
-import gzip
-import importlib.util
-import inspect
 import math
-import pathlib
-import struct
-import types
-import zipfile
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from sklearn import datasets as skd
 
+from jaxlab import conventions, datasets_sklearn
+from jaxlab.datasets_mnist import MNISTS, mnist_arrays, read_idx
 from jaxlab.errors import ConfigError, check, unknown
+
+__all__ = ["DATASETS", "DTYPES", "SCALERS", "TASKS", "Array", "DataConfig", "Dataset",
+           "from_arrays", "load", "read_idx", "validate"]
 
 Array = np.ndarray
 
-# name -> (generator, task, default options). Defaults follow the course's examples.
-_GENERATORS = types.MappingProxyType({
-    "blobs": (skd.make_blobs, "classification", {"n_samples": 1000, "centers": 3,
-              "n_features": 2, "cluster_std": 2.0, "random_state": 2}),
-    "circles": (skd.make_circles, "classification",
-                {"n_samples": 1000, "noise": 0.1, "random_state": 1}),
-    "moons": (skd.make_moons, "classification",
-              {"n_samples": 1000, "noise": 0.1, "random_state": 1}),
-    "regression": (skd.make_regression, "regression",
-                   {"n_samples": 1000, "n_features": 20, "noise": 0.1, "random_state": 1}),
-})
-_MNISTS = ("mnist", "fashion_mnist")
 #: ``arrays`` names in-memory data (``from_arrays``), passed to ``run(..., dataset=...)``.
-DATASETS: tuple[str, ...] = (*_GENERATORS, "digits", *_MNISTS, "arrays")
+DATASETS: tuple[str, ...] = (*datasets_sklearn.GENERATORS, "digits", *MNISTS, "arrays")
 SCALERS: tuple[str, ...] = ("none", "standardize", "minmax")
-DTYPES: tuple[str, ...] = ("float32", "float64")
+DTYPES: tuple[str, ...] = conventions.DTYPES
 TASKS: tuple[str, ...] = ("classification", "regression")
-# Generator arguments that change what the generator returns.
-_NOT_OPTIONS = frozenset({"return_centers", "coef"})
-_IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 _CONSTANT_RTOL = 1e-12  # a column whose spread is below this (relative) counts as constant
 
 
@@ -80,13 +64,6 @@ def _freeze(v: Any) -> Any:
     if isinstance(v, (list, tuple, np.ndarray)):
         return tuple(_freeze(e) for e in v)
     return v
-
-
-def _allowed_options(name: str) -> list[str]:
-    if name not in _GENERATORS:
-        return []
-    params = inspect.signature(_GENERATORS[name][0]).parameters
-    return sorted(set(params) - _NOT_OPTIONS)
 
 
 def _is_int(v: Any) -> bool:
@@ -152,7 +129,7 @@ class DataConfig:
         if self.name not in DATASETS:
             raise unknown("data.name", self.name, DATASETS)
         check(isinstance(self.options, Mapping), "data.options", self.options, "must be a table")
-        allowed = _allowed_options(self.name)
+        allowed = datasets_sklearn.allowed_options(self.name)
         for key, value in self.options.items():
             if key in allowed:
                 continue
@@ -162,8 +139,7 @@ class DataConfig:
                               f"takes no options (fields: {[f.name for f in _FIELDS]})")
         object.__setattr__(self, "options", _FrozenDict(copy.deepcopy(dict(self.options))))
         _check_split_args(self.train_size, self.validation_split)
-        task = _GENERATORS[self.name][1] if self.name in _GENERATORS else "classification"
-        _check_choices(self.scale_x, self.scale_y, self.dtype, task)
+        _check_choices(self.scale_x, self.scale_y, self.dtype, datasets_sklearn.task(self.name))
         for field in ("limit_train", "limit_val"):
             n = getattr(self, field)
             check(n is None or (_is_int(n) and n >= 1), f"data.{field}", n, "must be an int >= 1")
@@ -414,117 +390,6 @@ def from_arrays(x, y, x_val=None, y_val=None, *, task: str | None = None,
                   dtype=dtype)
 
 
-# ----------------------------------------------------------------------------- MNIST files
-
-
-def read_idx(path: str | pathlib.Path) -> Array:
-    """Read one IDX file (``.gz`` or raw) as published by LeCun et al.: uint8 only.
-
-    Layout: two zero bytes, dtype code 0x08, ndim, ndim big-endian uint32 dims, then data.
-    """
-    path = pathlib.Path(path)
-    try:
-        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError; truncated gzip: EOF
-        raise ConfigError("data.data_dir", str(path), f"cannot read IDX file: {e}") from e
-    check(len(raw) >= 4 and raw[:2] == b"\0\0" and raw[2] == 0x08, "data.data_dir", str(path),
-          f"not a uint8 IDX file (magic bytes {raw[:4].hex()}, expected 000008xx)")
-    ndim = raw[3]
-    start = 4 + 4 * ndim
-    check(ndim >= 1 and len(raw) >= start, "data.data_dir", str(path), "truncated IDX header")
-    dims = struct.unpack(f">{ndim}I", raw[4:start])
-    check(len(raw) - start == math.prod(dims), "data.data_dir", str(path),
-          f"IDX header says {dims} ({math.prod(dims)} bytes) but it holds {len(raw) - start}")
-    return np.frombuffer(raw, np.uint8, offset=start).reshape(dims)
-
-
-def _read_npz(path: pathlib.Path) -> tuple[Array, ...]:
-    keys = ("x_train", "y_train", "x_test", "y_test")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in keys if k in f.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ConfigError("data.data_dir", str(path), f"cannot read .npz file: {e}") from e
-    missing = [k for k in keys if k not in arrays]
-    check(not missing, "data.data_dir", str(path), f"lacks arrays {missing}")
-    return tuple(arrays[k] for k in keys)
-
-
-def _read_offline(name: str, data_dir: pathlib.Path) -> tuple[Array, ...] | None:
-    """(x_train, y_train, x_test, y_test) from ``data_dir`` or its sub-directory ``name``."""
-    for d in (data_dir / name, data_dir / name.replace("_", "-"), data_dir):
-        if (d / f"{name}.npz").is_file():
-            return _read_npz(d / f"{name}.npz")
-        found = [next((p for p in (d / f, d / f"{f}.gz") if p.is_file()), None)
-                 for f in _IDX_FILES]
-        if any(found):
-            missing = [f for f, p in zip(_IDX_FILES, found, strict=True) if p is None]
-            check(not missing, "data.data_dir", str(d), f"has some IDX files but not {missing}")
-            return tuple(read_idx(p) for p in found)
-    return None
-
-
-def _first_line(e: Exception) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0].split(". ")[0]
-
-
-def _read_tfds(name: str, data_dir: str | None) -> tuple[Array, ...]:
-    """(x_train, y_train, x_test, y_test) from prepared tensorflow-datasets data, no download.
-
-    With TensorFlow installed this uses ``tfds.load``; without it ``tfds.data_source``, which
-    reads only data prepared in the ``array_record`` format. Raises FileNotFoundError (why).
-    """
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError as e:
-        raise FileNotFoundError(f"tensorflow-datasets is not importable: {e}") from e
-    why = []  # tfds says "not prepared here" with many exception types: broad excepts below
-    if importlib.util.find_spec("tensorflow") is not None:
-        try:
-            splits = tfds.load(name, split=["train", "test"], data_dir=data_dir, download=False,
-                               batch_size=-1, as_supervised=True)
-            return tuple(np.asarray(a) for pair in tfds.as_numpy(splits) for a in pair)
-        except Exception as e:  # noqa: BLE001
-            why.append(f"tfds.load: {_first_line(e)}")
-    try:
-        out = []
-        for source in tfds.data_source(name, split=["train", "test"], data_dir=data_dir,
-                                       download=False):
-            examples = [source[i] for i in range(len(source))]
-            out += [np.stack([ex["image"] for ex in examples]),
-                    np.array([ex["label"] for ex in examples])]
-        return tuple(out)
-    except Exception as e:  # noqa: BLE001
-        why.append(f"tfds.data_source: {_first_line(e)}")
-        with contextlib.suppress(Exception):  # else keep the reasons gathered so far
-            builder = tfds.builder(name, data_dir=data_dir)
-            if not builder.is_prepared():  # the usual case: say so plainly
-                why = [f"tensorflow-datasets has no prepared copy in {builder.data_dir}"]
-    raise FileNotFoundError("; ".join(why))
-
-
-def _mnist_arrays(name: str, data_dir: str | None, dtype: str) -> tuple[Array, ...]:
-    """MNIST-like (x_train, y_train, x_test, y_test): x (n, 784) in [0, 1], y (n,) labels."""
-    arrays = _read_offline(name, pathlib.Path(data_dir)) if data_dir is not None else None
-    if arrays is None:
-        try:
-            arrays = _read_tfds(name, data_dir)
-        except FileNotFoundError as e:
-            raise ConfigError("data.name", name, (
-                f"no {name} data found. Put the four IDX files ({', '.join(_IDX_FILES)}, "
-                f"each optionally .gz) or a Keras-style {name}.npz into the data directory "
-                f"(--data-dir / data.data_dir, now {data_dir!r}; a sub-directory '{name}/' "
-                f"works too), or prepare '{name}' with tensorflow-datasets on a machine with "
-                f"internet and point data.data_dir at it ({e}). data.name=digits runs the "
-                f"same study now, offline.")) from e
-    x_tr, y_tr, x_te, y_te = arrays
-    for x, y in ((x_tr, y_tr), (x_te, y_te)):
-        check(len(x) == len(y), "data.data_dir", data_dir, f"{len(x)} images but {len(y)} labels")
-    pixels = [np.asarray(x).reshape(len(x), -1).astype(dtype) / 255 for x in (x_tr, x_te)]
-    return pixels[0], np.asarray(y_tr).reshape(-1), pixels[1], np.asarray(y_te).reshape(-1)
-
-
 # ----------------------------------------------------------------------------- load
 
 
@@ -544,25 +409,19 @@ def load(cfg: DataConfig) -> Dataset:
     if cfg.name == "arrays":
         raise ConfigError("data.name", cfg.name, "in-memory data cannot be loaded from a spec; "
                           "pass it with jaxlab.run(spec, dataset=jaxlab.from_arrays(x, y))")
-    if cfg.name in _GENERATORS:
-        generate, task, defaults = _GENERATORS[cfg.name]
-        options = {**defaults, **cfg.options}
-        try:
-            x, y = generate(**options)
-        except (ValueError, TypeError) as e:
-            raise ConfigError("data.options", options, f"{generate.__name__}: {e}") from e
+    if cfg.name in datasets_sklearn.GENERATORS:
+        x, y, task = datasets_sklearn.generate(cfg.name, cfg.options)
     elif cfg.name == "digits":
-        digits = skd.load_digits()
-        x, y, task = digits.data / 16.0, digits.target, "classification"  # pixels 0..16
+        (x, y), task = datasets_sklearn.digits(), "classification"
     else:
-        x, y, x_val, y_val = _mnist_arrays(cfg.name, cfg.data_dir, cfg.dtype)
+        x, y, x_val, y_val = mnist_arrays(cfg.name, cfg.data_dir, cfg.dtype)
         task = "classification"
         if cfg.train_size is not None or cfg.validation_split is not None:
             x_val = y_val = None
     if task == "regression":
         n_classes, y = None, y.reshape(len(y), -1)
     else:
-        n_classes = 10 if cfg.name in _MNISTS + ("digits",) else int(y.max()) + 1
+        n_classes = 10 if cfg.name in (*MNISTS, "digits") else int(y.max()) + 1
     return _build(x, y, x_val, y_val, task=task, n_classes=n_classes, name=cfg.name,
                   train_size=cfg.train_size, validation_split=cfg.validation_split,
                   limit_train=cfg.limit_train, limit_val=cfg.limit_val, scale_x=cfg.scale_x,

@@ -2,11 +2,11 @@
 
 Set ``train.halving_every = k`` (a rung every ``k`` epochs), ``train.halving_eta`` (keep
 ``floor(n / eta)`` of the ``n`` variants still training, at least one) and
-``train.halving_metric`` (default: ``val_loss`` with validation data, else ``loss``; larger is
-better for names containing ``acc``). At the end of epoch ``k``, ``2k``, ... of a group, the
-variants still training are ranked by the metric of that epoch (NaN ranks last, ties keep
-sweep order); the others stop there with status ``pruned``, keeping their history and
-parameters up to the rung.
+``train.halving_metric`` (default: ``val_loss`` with validation data, else ``loss``; the
+direction is :func:`jaxlab.conventions.maximize`'s). At the end of epoch ``k``, ``2k``, ...
+of a group, the variants still training are ranked by the metric of that epoch (NaN ranks
+last, ties keep sweep order); the others stop there with status ``pruned``, keeping their
+history and parameters up to the rung.
 
 The runner then *compacts* the group: only the survivors go on, in a program compiled for
 their (padded) number, so pruned variants cost nothing afterwards. Recompiling costs one
@@ -43,7 +43,7 @@ class Halving:
       every: epochs per rung ``k`` (a rung after epochs ``k, 2k, ...``).
       eta: keep ``floor(n / eta)`` (at least 1) of the ``n`` variants at each rung.
       metric: the per-epoch record entry ranked.
-      maximize: larger is better.
+      maximize: larger is better (:func:`jaxlab.conventions.maximize` of ``metric``).
     """
 
     every: int

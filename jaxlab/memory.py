@@ -24,7 +24,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from jaxlab import engine
+from jaxlab import conventions, engine
 from jaxlab.errors import ConfigError
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
@@ -110,7 +110,7 @@ def analytic(prog: engine.Program, state_row, data) -> Estimate:
       state_row: one variant's state (arrays or ``ShapeDtypeStruct``), no leading axis.
       data: the group's data arrays (the fixed cost).
     """
-    item = np.dtype(prog.dtype).itemsize
+    item = np.dtype(conventions.float_dtype(prog.dtype)).itemsize
     a = prog.arch
     if a is None:  # a user module: its activations are unknown; XLA measures when it matters
         params = sum(math.prod(x.shape) for x in jax.tree.leaves(state_row.params))

@@ -28,7 +28,7 @@ from typing import IO
 import numpy as np
 from tqdm import tqdm
 
-from jaxlab import labels
+from jaxlab import conventions, labels
 
 
 def is_terminal(stream: IO | None) -> bool:
@@ -53,7 +53,7 @@ class ProgressBar:
     Args:
       plan: the sweep's :class:`jaxlab.sweep.Plan`.
       metric: the metric whose best value is shown (default :func:`default_metric`);
-        larger is better when its name contains ``acc``.
+        its direction is :func:`jaxlab.conventions.maximize`'s.
       enabled: ``None``: only when ``file`` is a terminal.
       file: the stream (default ``sys.stderr``).
     """
@@ -65,7 +65,7 @@ class ProgressBar:
         self.epochs = [max(v.train.epochs for v in g.variants) for g in plan.groups]
         self.sizes = [len(g.variants) for g in plan.groups]
         self.metric = metric or default_metric(labels.metric_names(plan))
-        self.maximize = "acc" in self.metric
+        self.maximize = conventions.maximize(self.metric)
         self.best, self.best_variant = math.nan, -1
         self.status: dict[int, str] = {}
         self.lines: list[str] = []  # the phase lines printed, e.g. "... compiled in 2.3 s"

@@ -36,7 +36,7 @@ import jax
 import numpy as np
 import pandas as pd
 
-from jaxlab import api
+from jaxlab import api, conventions
 from jaxlab import data as data_lib
 from jaxlab.config import Sweep
 from jaxlab.errors import check
@@ -151,9 +151,10 @@ def _same_grid(a: Sweep, b: Sweep, field: str) -> None:
 
 def _summary(result: Result, **columns: Sequence) -> pd.DataFrame:
     """One row per variant: ``columns``, swept values, status, final metrics."""
-    axes = [c for c in result.variants.columns if "." in c and c != ARM]
+    have = result.variants.columns
+    axes = [a for a in conventions.swept_axes(have) if a != ARM]
     keep = ["variant", *axes, "status",
-            *(c for c in result.variants.columns if c.startswith("final_"))]
+            *(conventions.summary_column("final", m) for m in conventions.summarized(have))]
     table = result.variants[keep].reset_index(drop=True)
     for i, (name, values) in enumerate(columns.items()):
         table.insert(1 + i, name, list(values))

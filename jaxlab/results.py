@@ -10,33 +10,29 @@ A results directory holds:
 * ``params.npz``: every variant's parameters at its own (unpadded) size, keys
   ``v{index}/hidden/{layer}/kernel`` ...; and ``result.json``, the manifest, written last.
 
-Every file is written to a temporary name, flushed and renamed into place, so a reader
-never sees a half-written file.
+Every file is written to a temporary name, flushed and renamed into place
+(:mod:`jaxlab.atomic`), so a reader never sees a half-written file.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import io
 import json
 import os
-import tempfile
-from collections.abc import Iterator
 from typing import Any
 
 import jax
 import numpy as np
 import pandas as pd
 
-from jaxlab import compiled, models, networks, plugins
+from jaxlab import compiled, conventions, models, networks, plugins
+from jaxlab.atomic import atomic_open, atomic_write_text
 from jaxlab.config import Sweep
-from jaxlab.conventions import float_dtype
 from jaxlab.errors import ConfigError
 from jaxlab.losses import Objective
 
-STATUS = ("ok", "stopped", "diverged", "pruned")
+STATUS = conventions.STATUS  # a variant's ``status`` column takes these values
 RESULT_FILES = ("history.csv", "variants.csv", "spec.toml", "params.npz")
 
 
@@ -46,34 +42,6 @@ def _sha256(path: str) -> str | None:
             return hashlib.sha256(f.read()).hexdigest()
     except FileNotFoundError:
         return None
-# mkstemp creates 0600 files; results get the mode a plain open() would give them.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-
-# -- atomic files -------------------------------------------------------------------------------
-@contextlib.contextmanager
-def atomic_open(path: str, mode: str = "w") -> Iterator[io.IOBase]:
-    """Open a temporary file beside ``path``; on success fsync it and rename it to ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    with atomic_open(path, "w") as f:
-        f.write(text)
 
 
 # -- one trained variant ------------------------------------------------------------------------
@@ -111,7 +79,7 @@ class TrainedModel:
                                   m["n_out"], self.dtype), {}
 
     def logits(self, x) -> np.ndarray:
-        x = np.asarray(x, float_dtype(self.dtype))
+        x = np.asarray(x, conventions.float_dtype(self.dtype))
         net, shape = self.net()
         return np.asarray(compiled.logits(net, self.params, self.batch_stats, shape,
                                           x.reshape(len(x), -1)))
@@ -183,7 +151,8 @@ class Result:
 
     @property
     def axes(self) -> list[str]:
-        return [c for c in self.variants.columns if "." in c]
+        """The swept axes, dotted (``train.learning_rate``), in column order."""
+        return conventions.swept_axes(self.variants.columns)
 
     def params(self, i: int) -> dict:
         """Variant ``i``'s parameters at its true size (pure dict of numpy arrays)."""
@@ -200,16 +169,15 @@ class Result:
 
     def best(self, metric: str = "val_loss", mode: str = "auto") -> int:
         """Index of the variant with the best final ``metric`` (diverged ones excluded)."""
-        col = f"final_{metric}"
+        col = conventions.summary_column("final", metric)
         if col not in self.variants:
             raise ConfigError("metric", metric, f"not in the results; have "
-                              f"{[c[6:] for c in self.variants.columns if c.startswith('final_')]}")
+                              f"{conventions.summarized(self.variants.columns, 'final')}")
         ok = self.variants[self.variants.status != "diverged"]
         ok = ok[np.isfinite(ok[col])]
-        maximize = mode == "max" or (mode == "auto" and "acc" in metric)
         if ok.empty:
             raise ConfigError("metric", metric, "no variant has a finite value")
-        return int(ok[col].idxmax() if maximize else ok[col].idxmin())
+        return int(ok[col].idxmax() if conventions.maximize(metric, mode) else ok[col].idxmin())
 
     def curve(self, metric: str, variant: int) -> np.ndarray:
         h = self.history
@@ -332,9 +300,8 @@ def _column(a: np.ndarray) -> np.ndarray:
 def _summary(g, gi: int, stacked: dict, ran: np.ndarray, names: list[str], index, values
              ) -> pd.DataFrame:
     """One row per variant of group ``g``: status, stop epoch, final and best values."""
-    n_epochs, n = ran.shape
+    n = ran.shape[1]
     epochs_run = ran.sum(0)
-    last = np.where(epochs_run > 0, n_epochs - 1 - np.argmax(ran[::-1], axis=0), -1)
     status = np.full(n, "ok", dtype=object)
     stop_epoch = np.full(n, -1)
     # At most one epoch of a variant carries a flag: it stops training after it.
@@ -347,23 +314,18 @@ def _summary(g, gi: int, stacked: dict, ran: np.ndarray, names: list[str], index
            "group": np.full(n, gi), "status": status, "stop_epoch": stop_epoch,
            "epochs_run": epochs_run}
     best_epoch = np.full(n, np.nan)
-    cols = np.arange(n)
     for k in names:
         if k in ("lr", "updates", "examples"):
             continue
         x = _column(stacked[k])
-        out[f"final_{k}"] = np.where(last >= 0, x[np.maximum(last, 0), cols], np.nan)
+        out[conventions.summary_column("final", k)] = conventions.final_value(x, ran)
         if k.startswith(_DIAGNOSTICS):  # final value only: "best" means nothing here
             continue
-        ok = ran & np.isfinite(x)
-        maximize = "acc" in k
-        masked = np.where(ok, x, -np.inf if maximize else np.inf)
-        pick = np.argmax(masked, axis=0) if maximize else np.argmin(masked, axis=0)
-        found = ok.any(0)
-        out[f"best_{k}"] = np.where(found, x[pick, cols], np.nan)
+        best, epoch = conventions.best_value(x, ran, conventions.maximize(k))
+        out[conventions.summary_column("best", k)] = best
         for j, v in enumerate(g.variants):
-            if found[j] and k == _monitor(v, names):
-                best_epoch[j] = pick[j] + 1
+            if epoch[j] >= 0 and k == _monitor(v, names):
+                best_epoch[j] = epoch[j] + 1
     found_all = not np.isnan(best_epoch).any()
     out["best_epoch"] = best_epoch.astype(np.int64) if found_all else best_epoch
     return pd.DataFrame(out)
@@ -407,7 +369,7 @@ def _column_order(columns: list[str], axes: list[str]) -> list[str]:
 def _monitor(v, names) -> str:
     if v.train.early_stopping:
         return v.train.monitor
-    return "val_loss" if "val_loss" in names else "loss"
+    return conventions.default_monitor("val_loss" in names)
 
 
 def _module_meta(module: dict | None) -> dict | None:

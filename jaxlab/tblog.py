@@ -55,10 +55,9 @@ from tensorboardX.proto import api_pb2, event_pb2, plugin_hparams_pb2, summary_p
 from tensorboardX.record_writer import masked_crc32c
 from tensorboardX.summary import hparams as hparams_summaries
 
-from jaxlab import labels
+from jaxlab import conventions, labels
 from jaxlab.writers import HParams, Scalars
 
-STATUS = ("ok", "stopped", "diverged", "pruned", "interrupted")
 _PLUGIN = "hparams"
 _EXPERIMENT_TAG = "_hparams_/experiment"
 _SESSION_END_TAG = "_hparams_/session_end_info"
@@ -304,7 +303,7 @@ class TensorBoardLogger:
                               for v in plan.variants])
         self._hparams = {v.index: row for v, row in zip(plan.variants, table, strict=True)}
         domains = {k: [row[k] for row in table] for k in table[0]}
-        domains["status"] = list(STATUS)
+        domains["status"] = list(conventions.STATUS)
         self.metrics = labels.metric_names(plan)
         self.experiment = experiment_summary(
             domains, [f"final/{m}" for m in self.metrics] + [f"best/{m}" for m in self.metrics]
@@ -400,8 +399,9 @@ class TensorBoardLogger:
 class _Track:
     """One group's per-variant summary so far: ``(V, M)`` final and best values.
 
-    Best follows :func:`jaxlab.results.build`: the best finite value, larger is better for
-    names containing ``acc``.
+    Final and best are :func:`jaxlab.conventions.final_value` and
+    :func:`~jaxlab.conventions.best_value` (as in ``Result.variants``), folded one epoch at a
+    time: the summary so far and the new epoch are two epochs of the same reduction.
     """
 
     indices: list[int]
@@ -422,19 +422,19 @@ class _Track:
         v, m = len(report.indices), len(metrics)
         return cls(list(report.indices), scalars, [tag(k) for k in scalars], metrics,
                    np.array([scalars.index(k) for k in metrics]),
-                   np.array(["acc" in k for k in metrics], bool), np.full((v, m), np.nan),
+                   np.array([conventions.maximize(k) for k in metrics], bool),
+                   np.full((v, m), np.nan),
                    np.full((v, m), np.nan), np.zeros(v, np.int64), ["ok"] * v)
 
     def update(self, report) -> np.ndarray:
         """Fold in one epoch; returns the epoch's ``(V, S)`` scalars."""
         rec = report.record
         values = np.array([rec[k] for k in self.scalars], np.float64).T
-        trained = rec["trained"][:, None]
         m = values[:, self.columns]
-        self.final = np.where(trained, m, self.final)
-        # fmax / fmin skip NaN: untrained, non-finite and first values fall out by themselves.
-        m = np.where(trained & np.isfinite(m), m, np.nan)
-        self.best = np.where(self.maximize, np.fmax(self.best, m), np.fmin(self.best, m))
+        ran = np.stack([np.broadcast_to((self.epochs > 0)[:, None], m.shape),
+                        np.broadcast_to(rec["trained"][:, None], m.shape)])  # (2, V, M)
+        self.final = conventions.final_value(np.stack([self.final, m]), ran)
+        self.best = conventions.best_value(np.stack([self.best, m]), ran, self.maximize)[0]
         self.epochs[rec["trained"]] = report.epoch + 1
         for flag in ("stopped", "pruned", "diverged"):  # diverged wins: it is checked last
             if flag in rec and rec[flag].any():
