@@ -478,7 +478,8 @@ def validate(model: ModelConfig, train: TrainConfig, where: str = "") -> None:
         need(isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w >= 1, field, w,
              "widths must be integers >= 1")
     if model.module is not None:
-        plugins.load("model.module", model.module)
+        plugins.check_options("model.options", plugins.load("model.module", model.module),
+                              model.options, reserved=("n_in", "n_out", "rngs"))
     optimizer_options(train)  # checks the factory and its options
     if train.loss != "auto":
         canonical_loss(train.loss)
@@ -511,9 +512,9 @@ def optimizer_options(train: TrainConfig) -> dict[str, Any]:
     out = {}
     if isinstance(train.optimizer, str) and train.optimizer in optim.BUILTINS:
         out = {k: getattr(train, k) for k in args}
+    plugins.check_options("train.optimizer_options", optim.resolve(train.optimizer),
+                          train.optimizer_options, reserved=("learning_rate",))
     for k, v in train.optimizer_options.items():
-        if k not in args:
-            raise unknown(f"train.optimizer_options.{k}", v, args)
         if isinstance(v, float) and not math.isfinite(v):
             raise ConfigError(f"train.optimizer_options.{k}", v, "must be finite")
         out[k] = v

@@ -161,11 +161,17 @@ class ModuleNet:
         model = nnx.merge(graphdef, models.to_state(abs_params, params), _fresh_rngs(abs_rngs, key),
                           models.to_state(abs_rest, model_state))
         out = model(x, train=train)
-        _, _, rest = nnx.split(model, nnx.Param, nnx.RngState, ...)
+        _, _, _, rest = nnx.split(model, nnx.Param, nnx.RngState, ...)
         return out, nnx.to_pure_dict(rest)
 
     def penalty(self, params) -> Array:
         return _kernels_sq(params)
+
+    @property
+    def batch_norm(self) -> bool:
+        """The module keeps batch statistics (``nnx.BatchStat`` variables)."""
+        model = nnx.eval_shape(lambda: self.build(jax.random.PRNGKey(0)))
+        return bool(jax.tree.leaves(nnx.state(model, nnx.BatchStat)))
 
 
 def _thaw(options):

@@ -175,11 +175,12 @@ def _program(vs: list[Variant], ds: data_lib.Dataset, objective) -> engine.Progr
     m = t.microbatch or batch_sizes[0]
     check(m <= ds.n_train, "train.microbatch", m,
           f"is larger than the training set ({ds.n_train} samples)")
-    if any(b > m for b in batch_sizes) and (first.model.batch_norm != "none"
-                                            or first.model.module is not None):
-        what = "batch norm" if first.model.module is None else "a batch norm in model.module"
+    net = _net(vs, ds, objective)
+    batch_norm = (net.batch_norm if isinstance(net, networks.ModuleNet)
+                  else net.arch.batch_norm != "none")
+    if any(b > m for b in batch_sizes) and batch_norm:
         warnings.warn(
-            f"if it uses {what}: with batch sizes {batch_sizes} and microbatch {m}, statistics "
+            f"batch norm with batch sizes {batch_sizes} and microbatch {m}: statistics "
             f"are computed over microbatches of {m} samples (ghost batch norm), which is not "
             "exactly Keras' per-batch normalization for the larger batches; set "
             f"train.microbatch={batch_sizes[-1]} for exact (padded) batches", stacklevel=3)
@@ -187,7 +188,7 @@ def _program(vs: list[Variant], ds: data_lib.Dataset, objective) -> engine.Progr
     if t.early_stopping:
         es = engine.EarlyStop(t.monitor, maximize(t.monitor, t.mode), t.restore_best_weights)
     return engine.Program(
-        net=_net(vs, ds, objective), objective=objective, opt=_optimizer(vs),
+        net=net, objective=objective, opt=_optimizer(vs),
         n_train=ds.n_train, n_val=ds.n_val, microbatch=m,
         n_micro=max(n_micro(ds.n_train, b, m) for b in batch_sizes),
         accumulate=any(b > m for b in batch_sizes),

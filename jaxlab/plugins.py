@@ -9,6 +9,7 @@ looks the name up; a mistake is a :class:`ConfigError` naming the field.
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 from jaxlab.errors import ConfigError
@@ -41,3 +42,22 @@ def name_of(ref: Any) -> str:
         return ref
     module = getattr(ref, "__module__", None) or "?"
     return f"{module}:{getattr(ref, '__qualname__', repr(ref))}"
+
+
+def check_options(field: str, factory: Any, options, reserved: tuple[str, ...] = ()) -> None:
+    """Refuse an option ``factory`` does not take (unless it takes ``**kwargs``)."""
+    try:  # a class (an nnx.Module's metaclass hides it): the signature of its __init__
+        target = factory.__init__ if inspect.isclass(factory) else factory
+        params = dict(inspect.signature(target).parameters)
+    except (TypeError, ValueError):
+        return  # not inspectable: the call will tell
+    if inspect.isclass(factory):
+        params.pop(next(iter(params)), None)  # self
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return
+    known = [k for k, p in params.items() if k not in reserved
+             and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    for k, v in dict(options).items():
+        if k not in known:
+            raise ConfigError(f"{field}.{k}", v, f"not an argument of {name_of(factory)}; "
+                              f"expected one of {sorted(known)}")
