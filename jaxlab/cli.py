@@ -5,11 +5,12 @@
                [--coordinator HOST:PORT --num-processes N --process-id I]
   jaxlab plot RESULTS_DIR [--kind curves|sensitivity|heatmap|compare] [--metric val_accuracy]
               [--facet AXIS] [--color AXIS] [--x epoch|updates|examples] [--out DIR]
-  jaxlab run NAME [--quick] [--set key=value ...] [--out DIR] [--data-dir DIR]
+  jaxlab run NAME [--quick] [--set key=value ...] [--out DIR] [--data-dir DIR] [--no-cache]
   jaxlab list
 
 Each command imports what it needs when it runs (``jaxlab sweep`` never loads matplotlib or
-the course's studies, :mod:`jaxlab.course`).
+the course's studies, :mod:`jaxlab.course`). ``sweep`` and ``run`` use JAX's persistent
+compilation cache (``--no-cache`` or ``JAXLAB_COMPILATION_CACHE=0``: off).
 
 A user mistake (bad spec, bad value, missing file) prints one line, ``error: ...``, and exits
 with status 2; no traceback.
@@ -132,7 +133,8 @@ def _run(args: argparse.Namespace) -> int:
 
     options = course.Options(quick=args.quick, overrides=tuple(args.set), out=args.out,
                              data_dir=args.data_dir, tensorboard=not args.no_tensorboard,
-                             progress=True if args.progress else None)
+                             progress=True if args.progress else None,
+                             compilation_cache=not args.no_cache)
     outcome = course.run_experiment(args.name, options)
     f = outcome.findings
     print(f"{outcome.experiment.name}: {'holds' if f.holds else 'DOES NOT HOLD'}: {f.summary}")
@@ -225,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs", help="parent directory (writes OUT/NAME)")
     p.add_argument("--data-dir", help="offline MNIST files (IDX or mnist.npz) or a "
                                       "tensorflow-datasets directory")
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not use the persistent compilation cache")
     p.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard logs")
     p.add_argument("--progress", action="store_true",
                    help="progress bars even when stderr is not a terminal")

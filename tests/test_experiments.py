@@ -81,7 +81,7 @@ def test_list_names_every_experiment_of_the_issue(capsys):
 def test_run_command_line_quick_with_overrides(tmp_path, capsys):
     code = cli.main(["run", "exploding-clipping", "--quick", "--out", str(tmp_path),
                      "--set", "train.epochs=3", "--set", "sweep.grid.seed=[0,1,2]",
-                     "--no-tensorboard"])
+                     "--no-cache", "--no-tensorboard"])
     assert code == 0
     printed = capsys.readouterr().out
     assert printed.startswith("exploding-clipping: ") and "findings.md" in printed
@@ -102,8 +102,9 @@ def test_run_command_line_quick_with_overrides(tmp_path, capsys):
 def test_run_arguments_reach_the_options():
     args = cli.build_parser().parse_args(["run", "batch-size", "--quick", "--set",
                                           "train.epochs=2", "--out", "x", "--data-dir", "d"])
-    assert (args.name, args.quick, args.set, args.out, args.data_dir) == (
-        "batch-size", True, ["train.epochs=2"], "x", "d")
+    assert (args.name, args.quick, args.set, args.out, args.data_dir, args.no_cache) == (
+        "batch-size", True, ["train.epochs=2"], "x", "d", False)
+    assert ex.Options().compilation_cache is False  # only the command line turns it on
 
 
 @A

@@ -1,9 +1,11 @@
 """The package stands alone: the wheel installs only ``jaxlab``; ``jaxlab list`` and ``jaxlab
 run`` work from any directory, also one holding its own ``experiments`` package; ``jaxlab
-sweep`` loads neither matplotlib nor the course."""
+sweep`` loads neither matplotlib nor the course; and only the command line turns on JAX's
+persistent compilation cache (process-wide state), never a plain ``jaxlab.run``."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import zipfile
 
+import jax
 import pytest
 
 import jaxlab as jl
@@ -92,12 +95,17 @@ def test_list_from_a_directory_with_its_own_experiments(foreign):
     assert names == list(course.EXPERIMENTS)
 
 
-def test_run_from_a_directory_with_its_own_experiments(foreign):
-    proc = jaxlab("run", "batch-size", "--quick", "--out", str(foreign / "runs"), cwd=foreign)
+def test_run_from_a_directory_with_its_own_experiments_uses_the_cache(foreign):
+    # A cache of its own, so that the user's is left alone: `jaxlab run` turns it on.
+    cache = foreign / "cache"
+    env = {"XDG_CACHE_HOME": str(cache), "JAXLAB_COMPILATION_CACHE": "1"}
+    proc = jaxlab("run", "batch-size", "--quick", "--out", str(foreign / "runs"), cwd=foreign,
+                  env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("batch-size: ")
     doc = json.loads((foreign / "runs" / "batch-size" / "findings.json").read_text())
     assert doc["experiment"] == "batch-size" and doc["numbers"]
+    assert os.listdir(cache / "jaxlab" / "xla")  # the persistent compilation cache
 
 
 def test_sweep_loads_neither_matplotlib_nor_the_course(tmp_path):
@@ -110,6 +118,18 @@ def test_sweep_loads_neither_matplotlib_nor_the_course(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "[]"
     assert (tmp_path / "out" / "tensorboard").is_dir()  # TensorBoard logs without matplotlib
+
+
+def test_a_python_run_leaves_the_compilation_cache_alone(tmp_path, monkeypatch):
+    assert inspect.signature(jl.run).parameters["compilation_cache"].default is False
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("JAXLAB_COMPILATION_CACHE", "1")
+    before = jax.config.jax_compilation_cache_dir
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY)
+    jl.run(jl.Sweep.from_toml(str(spec)))
+    assert jax.config.jax_compilation_cache_dir == before
+    assert not (tmp_path / "jaxlab").exists()
 
 
 def test_the_demo_sweep_of_make_demo_plans():

@@ -63,6 +63,8 @@ class Options:
       data_dir: where offline MNIST files live (``data.data_dir`` of every sweep).
       tensorboard: write TensorBoard logs.
       progress: progress bars (``None``: only on a terminal).
+      compilation_cache: use JAX's persistent compilation cache (process-wide; see
+        :func:`jaxlab.sweep.enable_compilation_cache`). ``jaxlab run`` turns it on.
     """
 
     quick: bool = False
@@ -71,6 +73,7 @@ class Options:
     data_dir: str | None = None
     tensorboard: bool = True
     progress: bool | None = None
+    compilation_cache: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,7 +166,8 @@ class Context:
         tb = (os.path.join(self.out, "tensorboard", spec.name) if self.options.tensorboard
               else None)
         result = api.run(spec, init_params=init_params, dataset=dataset, tensorboard=tb,
-                         progress=self.options.progress)
+                         progress=self.options.progress,
+                         compilation_cache=self.options.compilation_cache)
         result.save(os.path.join(self.out, "results", spec.name))
         self.runs.append(RunInfo(
             name=spec.name, variants=len(result), groups=len(plan.groups),
@@ -231,7 +235,7 @@ def run(experiment: Experiment, options: Options = Options()) -> Outcome:
     Args:
       experiment: the experiment (``jaxlab.course.EXPERIMENTS[name]``; by name:
         :func:`jaxlab.course.run_experiment`).
-      options: quick, overrides, output, data directory.
+      options: quick, overrides, output, data directory, compilation cache.
 
     Returns:
       The :class:`Outcome`; ``findings.md`` and ``findings.json`` are written.
