@@ -28,7 +28,7 @@ bench: $(STAMP)
 	for b in batch_size mnist_shaped logging_overhead scaling sharding halving many_variants keras_compare; do $(PY) benchmarks/$$b.py || exit 1; done
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check jaxlab tests benchmarks experiments notebooks
+	$(VENV)/bin/ruff check jaxlab tests benchmarks notebooks
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,14 +1,15 @@
 """jaxlab against the course's own tool, Keras 3 on the JAX backend: the batch-size and
 learning-rate experiments.
 
-Each experiment is the course's (``experiments/batch_size.py``, ``experiments/learning_rate.py``,
-quick settings): blobs, Dense(50, relu, he_uniform) -> 3 softmax, SGD; batch sizes 4, 32, 256
-or learning rates 1e-7 .. 10, two seeds each. Keras trains the variants one after the other,
-as a course notebook does (``model.fit`` per variant, same data arrays, same epochs, batch
-size, optimizer, validation every epoch); jaxlab trains them all in one compiled program.
-Both sides are timed end to end, compilation included (jaxlab without its persistent cache);
-the mean final validation accuracy of each side is printed as a sanity check (initial
-weights and shuffling differ, so the numbers agree only roughly).
+Each experiment is the course's (:mod:`jaxlab.course.batch_size`,
+:mod:`jaxlab.course.learning_rate`, quick settings): blobs, Dense(50, relu, he_uniform) -> 3
+softmax, SGD; batch sizes 4, 32, 256 or learning rates 1e-7 .. 10, two seeds each. Keras
+trains the variants one after the other, as a course notebook does (``model.fit`` per
+variant, same data arrays, same epochs, batch size, optimizer, validation every epoch);
+jaxlab trains them all in one compiled program. Both sides are timed end to end, compilation
+included (jaxlab without its persistent cache); the mean final validation accuracy of each
+side is printed as a sanity check (initial weights and shuffling differ, so the numbers
+agree only roughly).
 
 Needs the optional extra: ``pip install -e ".[bench]"`` (Keras 3); without it the script
 says so and exits 0.
@@ -83,7 +84,7 @@ def main(argv=None) -> dict:
         return {"benchmark": "keras_compare", "skipped": "keras backend is not jax"}
 
     import jaxlab as jl
-    from experiments import batch_size, learning_rate
+    from jaxlab.course import batch_size, learning_rate
 
     rows = []
     for name, module in (("batch size", batch_size), ("learning rate", learning_rate)):

@@ -30,7 +30,7 @@ def run(
     *,
     init_params: Any = None,
     callbacks: Sequence[sweep.Callback] = (),
-    compilation_cache: bool = True,
+    compilation_cache: bool = False,
     dataset: data_lib.Dataset | None = None,
     tensorboard: str | None = None,
     progress: bool | None = None,
@@ -47,8 +47,10 @@ def run(
       init_params: initial parameters, one pytree per group with a leading variant axis (as
         returned by ``plan(spec).initial_params()``); a single pytree for a one-group sweep.
       callbacks: called once per epoch per group with a :class:`jaxlab.sweep.EpochReport`.
-      compilation_cache: use JAX's persistent compilation cache (see
-        :func:`jaxlab.sweep.enable_compilation_cache`).
+      compilation_cache: turn on JAX's persistent compilation cache first (see
+        :func:`jaxlab.sweep.enable_compilation_cache`). It is process-wide and stays on, so
+        it is off by default; ``jaxlab sweep`` and ``jaxlab run`` turn it on (``--no-cache``
+        or ``JAXLAB_COMPILATION_CACHE=0``: off).
       dataset: in-memory data (from :func:`jaxlab.data.from_arrays`) used instead of
         ``spec.data``.
       tensorboard: a log directory: write one TensorBoard run per variant there, with

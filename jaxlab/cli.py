@@ -5,6 +5,12 @@
                [--coordinator HOST:PORT --num-processes N --process-id I]
   jaxlab plot RESULTS_DIR [--kind curves|sensitivity|heatmap|compare] [--metric val_accuracy]
               [--facet AXIS] [--color AXIS] [--x epoch|updates|examples] [--out DIR]
+  jaxlab run NAME [--quick] [--set key=value ...] [--out DIR] [--data-dir DIR] [--no-cache]
+  jaxlab list
+
+Each command imports what it needs when it runs (``jaxlab sweep`` never loads matplotlib or
+the course's studies, :mod:`jaxlab.course`). ``sweep`` and ``run`` use JAX's persistent
+compilation cache (``--no-cache`` or ``JAXLAB_COMPILATION_CACHE=0``: off).
 
 A user mistake (bad spec, bad value, missing file) prints one line, ``error: ...``, and exits
 with status 2; no traceback.
@@ -122,6 +128,30 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from jaxlab import course
+
+    options = course.Options(quick=args.quick, overrides=tuple(args.set), out=args.out,
+                             data_dir=args.data_dir, tensorboard=not args.no_tensorboard,
+                             progress=True if args.progress else None,
+                             compilation_cache=not args.no_cache)
+    outcome = course.run_experiment(args.name, options)
+    f = outcome.findings
+    print(f"{outcome.experiment.name}: {'holds' if f.holds else 'DOES NOT HOLD'}: {f.summary}")
+    print(f"wrote {outcome.out} ({outcome.wall_s:.1f} s, {outcome.programs} compiled "
+          f"programs); see {os.path.join(outcome.out, 'findings.md')}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from jaxlab import course
+
+    width = max(len(n) for n in course.EXPERIMENTS)
+    for name, exp in course.EXPERIMENTS.items():
+        print(f"{name:<{width}}  {exp.title}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jaxlab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -188,13 +218,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dpi", type=float, default=100)
     p.set_defaults(func=_plot)
 
-    from jaxlab import experiments
-
     p = sub.add_parser("run", help="run one of the course's experiments (see jaxlab list)")
-    experiments.add_arguments(p)  # NAME --quick --set K=V --out DIR --data-dir DIR ...
-    p.set_defaults(func=experiments.run_command)
+    p.add_argument("name", help="experiment name, e.g. capacity-nodes (see jaxlab list)")
+    p.add_argument("--quick", action="store_true", help="a small version (seconds)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override every sweep of the experiment, e.g. train.epochs=5, "
+                        "sweep.grid.seed=[0,1], data.name=digits")
+    p.add_argument("--out", default="runs", help="parent directory (writes OUT/NAME)")
+    p.add_argument("--data-dir", help="offline MNIST files (IDX or mnist.npz) or a "
+                                      "tensorflow-datasets directory")
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not use the persistent compilation cache")
+    p.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard logs")
+    p.add_argument("--progress", action="store_true",
+                   help="progress bars even when stderr is not a terminal")
+    p.set_defaults(func=_run)
     p = sub.add_parser("list", help="list the course's experiments")
-    p.set_defaults(func=lambda args: experiments.main_list())
+    p.set_defaults(func=_list)
     return parser
 
 

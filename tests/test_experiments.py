@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import jaxlab as jl
-from jaxlab import experiments as ex
-from jaxlab import recipes
+from jaxlab import cli, recipes
+from jaxlab import course as ex
 
 A = pytest.mark.xdist_group("experiments-a")
 B = pytest.mark.xdist_group("experiments-b")
@@ -70,16 +70,18 @@ def check_files(outcome: ex.Outcome) -> None:
 # -- the registry and the command line ----------------------------------------------------------
 @B
 def test_list_names_every_experiment_of_the_issue(capsys):
-    assert list(ex.registry()) == NAMES
-    assert ex.main_list() == 0
+    assert list(ex.EXPERIMENTS) == NAMES
+    assert all(ex.get(name).name == name for name in NAMES)
+    assert cli.main(["list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == NAMES
 
 
 @B
 def test_run_command_line_quick_with_overrides(tmp_path, capsys):
-    code = ex.main_run(["exploding-clipping", "--quick", "--out", str(tmp_path),
-                        "--set", "train.epochs=3", "--set", "sweep.grid.seed=[0,1,2]"])
+    code = cli.main(["run", "exploding-clipping", "--quick", "--out", str(tmp_path),
+                     "--set", "train.epochs=3", "--set", "sweep.grid.seed=[0,1,2]",
+                     "--no-cache", "--no-tensorboard"])
     assert code == 0
     printed = capsys.readouterr().out
     assert printed.startswith("exploding-clipping: ") and "findings.md" in printed
@@ -89,22 +91,20 @@ def test_run_command_line_quick_with_overrides(tmp_path, capsys):
     assert sorted(result.variants["train.seed"].unique()) == [0, 1, 2]  # one program
     text = (tmp_path / "exploding-clipping" / "findings.md").read_text()
     assert "jaxlab run exploding-clipping --quick --set train.epochs=3" in text
+    assert not (tmp_path / "exploding-clipping" / "tensorboard").exists()  # --no-tensorboard
+    assert cli.main(["run", "no-such-experiment", "--out", str(tmp_path)]) == 2
+    assert "unknown" in capsys.readouterr().err
     with pytest.raises(jl.ConfigError, match="unknown"):
-        ex.main_run(["no-such-experiment", "--out", str(tmp_path)])
+        ex.get("no-such-experiment")
 
 
 @B
-def test_run_arguments_plug_into_a_subcommand():
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="jaxlab")
-    sub = parser.add_subparsers(dest="command", required=True)
-    ex.add_arguments(sub.add_parser("run")).set_defaults(func=ex.run_command)
-    args = parser.parse_args(["run", "batch-size", "--quick", "--set", "train.epochs=2",
-                              "--out", "x", "--data-dir", "d"])
-    assert (args.name, args.quick, args.set, args.out, args.data_dir) == (
-        "batch-size", True, ["train.epochs=2"], "x", "d")
-    assert args.func is ex.run_command
+def test_run_arguments_reach_the_options():
+    args = cli.build_parser().parse_args(["run", "batch-size", "--quick", "--set",
+                                          "train.epochs=2", "--out", "x", "--data-dir", "d"])
+    assert (args.name, args.quick, args.set, args.out, args.data_dir, args.no_cache) == (
+        "batch-size", True, ["train.epochs=2"], "x", "d", False)
+    assert ex.Options().compilation_cache is False  # only the command line turns it on
 
 
 @A
@@ -112,8 +112,8 @@ def test_mnist_without_data_says_how_to_get_it_and_how_to_run_offline(tmp_path):
     empty = tmp_path / "no-mnist-here"
     empty.mkdir()
     with pytest.raises(jl.ConfigError) as info:
-        ex.main_run(["dropout-mnist", "--quick", "--out", str(tmp_path), "--data-dir",
-                     str(empty)])
+        ex.run_experiment("dropout-mnist", ex.Options(quick=True, out=str(tmp_path),
+                                                      data_dir=str(empty)))
     message = str(info.value)
     assert "IDX files" in message and "--set data.name=digits" in message
 

@@ -8,9 +8,9 @@ Better Deep Learning, "Configure capacity with nodes and layers": 1..5 hidden Re
 from __future__ import annotations
 
 import jaxlab as jl
-from experiments import problems
-from jaxlab import experiments as ex
 from jaxlab import plotting
+from jaxlab.course import framework as ex
+from jaxlab.course import problems
 
 EARLY = 20  # the epoch at which learning speed is compared
 

@@ -8,9 +8,9 @@ is vectorized (padded and masked), so every width and every seed is one compiled
 from __future__ import annotations
 
 import jaxlab as jl
-from experiments import problems
-from jaxlab import experiments as ex
 from jaxlab import plotting
+from jaxlab.course import framework as ex
+from jaxlab.course import problems
 
 WIDTHS = [1, 2, 3, 4, 5, 6, 7, 10, 25]
 

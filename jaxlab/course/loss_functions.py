@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 import jaxlab as jl
-from experiments import problems
-from jaxlab import experiments as ex
+from jaxlab.course import framework as ex
+from jaxlab.course import problems
 
 REGRESSION = ["mse", "msle", "mae"]
 BINARY = ["binary_crossentropy", "hinge", "squared_hinge"]

@@ -14,9 +14,9 @@ import math
 import pandas as pd
 
 import jaxlab as jl
-from experiments import problems
-from jaxlab import experiments as ex
 from jaxlab import plotting
+from jaxlab.course import framework as ex
+from jaxlab.course import problems
 
 INITS = ["zeros", "normal", "glorot_uniform", "he_uniform"]
 AT = 10

@@ -1,10 +1,10 @@
-"""The course's experiments: run one by name (``jaxlab run NAME``), list them (``jaxlab list``).
+"""What a course experiment is and how it runs: :class:`Experiment`, :class:`Context`, :func:`run`.
 
-An experiment is a module of the top-level ``experiments`` package that defines
+A study is a module of :mod:`jaxlab.course` that defines
 ``EXPERIMENT = Experiment(name, title, course, run)``; ``run(ctx)`` builds its sweeps, trains
 them through the :class:`Context`, draws the course's figures and returns
 :class:`Findings`: the course's claim, whether this run shows it, and the numbers measured.
-:func:`run_experiment` gives it a fresh directory and writes::
+:func:`run` gives it a fresh directory and writes (see :mod:`jaxlab.course.report`)::
 
   OUT/NAME/findings.md        claim, verdict, numbers, figures, runs (compiles, seconds)
   OUT/NAME/findings.json      the same, machine-readable
@@ -16,31 +16,27 @@ Every experiment is reproducible: its data generators, seeds (a ``seed`` axis: r
 variants of one program, never a loop of runs) and settings are fixed in its module, and
 ``findings.md`` records the command line, the overrides and the library versions.
 
-``--quick`` runs a small version (tests), ``--set key=value`` overrides every sweep of the
-experiment the way ``jaxlab sweep --set`` does (``train.epochs=5``,
-``sweep.grid.seed=[0,1]``, ``data.name=digits``), ``--data-dir`` points MNIST at its files.
+``quick`` runs a small version (tests), ``overrides`` (``jaxlab run --set key=value``) apply
+to every sweep of the experiment the way ``jaxlab sweep --set`` does (``train.epochs=5``,
+``sweep.grid.seed=[0,1]``, ``data.name=digits``), ``data_dir`` points MNIST at its files.
+The helpers at the end (:func:`by_axis`, :func:`panels`...) are what the studies share.
 
 Example:
-  >>> outcome = run_experiment("capacity-nodes", Options(quick=True, out="/tmp/runs"))
-  ...                                                                  # doctest: +SKIP
+  >>> from jaxlab import course
+  >>> outcome = run(course.EXPERIMENTS["capacity-nodes"],
+  ...               Options(quick=True, out="/tmp/runs"))                # doctest: +SKIP
   >>> outcome.findings.holds, outcome.findings.numbers["loss_at_1"]    # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import importlib
-import importlib.util
 import json
 import math
 import os
-import pathlib
-import platform
 import shlex
-import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -50,6 +46,7 @@ from matplotlib.figure import Figure
 from jaxlab import api, plotting
 from jaxlab import data as data_lib
 from jaxlab.config import Sweep, apply_overrides
+from jaxlab.course import report
 from jaxlab.errors import ConfigError, check
 from jaxlab.results import Result, atomic_write_text
 
@@ -66,6 +63,8 @@ class Options:
       data_dir: where offline MNIST files live (``data.data_dir`` of every sweep).
       tensorboard: write TensorBoard logs.
       progress: progress bars (``None``: only on a terminal).
+      compilation_cache: use JAX's persistent compilation cache (process-wide; see
+        :func:`jaxlab.sweep.enable_compilation_cache`). ``jaxlab run`` turns it on.
     """
 
     quick: bool = False
@@ -74,6 +73,7 @@ class Options:
     data_dir: str | None = None
     tensorboard: bool = True
     progress: bool | None = None
+    compilation_cache: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,7 +166,8 @@ class Context:
         tb = (os.path.join(self.out, "tensorboard", spec.name) if self.options.tensorboard
               else None)
         result = api.run(spec, init_params=init_params, dataset=dataset, tensorboard=tb,
-                         progress=self.options.progress)
+                         progress=self.options.progress,
+                         compilation_cache=self.options.compilation_cache)
         result.save(os.path.join(self.out, "results", spec.name))
         self.runs.append(RunInfo(
             name=spec.name, variants=len(result), groups=len(plan.groups),
@@ -227,198 +228,32 @@ class Outcome:
         raise ConfigError("sweep name", name, f"not run; have {[r.name for r in self.runs]}")
 
 
-# -- the registry -------------------------------------------------------------------------------
-def registry() -> dict[str, Experiment]:
-    """name -> :class:`Experiment`, from the ``experiments`` package.
-
-    The package sits beside ``jaxlab`` in the source tree; when it is not importable (an
-    installed console script run outside the repository) it is loaded from there.
-    """
-    try:
-        module = importlib.import_module("experiments")
-    except ModuleNotFoundError as e:
-        if e.name != "experiments":
-            raise
-        init = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "__init__.py"
-        if not init.is_file():
-            raise ConfigError("experiments", str(init.parent), "the experiments package is "
-                              "not installed and not beside the jaxlab package") from None
-        spec = importlib.util.spec_from_file_location(
-            "experiments", init, submodule_search_locations=[str(init.parent)])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["experiments"] = module  # what `import experiments` would have done
-        spec.loader.exec_module(module)
-    return dict(module.EXPERIMENTS)
-
-
-def get(name: str, experiments: Mapping[str, Experiment] | None = None) -> Experiment:
-    experiments = registry() if experiments is None else experiments
-    if name not in experiments:
-        raise ConfigError("experiment", name, f"unknown; expected one of {sorted(experiments)} "
-                                              "(see jaxlab list)")
-    return experiments[name]
-
-
-def run_experiment(name: str, options: Options = Options(), *,
-                   experiments: Mapping[str, Experiment] | None = None) -> Outcome:
-    """Run experiment ``name`` and write its directory ``options.out/name``.
+# -- running one --------------------------------------------------------------------------------
+def run(experiment: Experiment, options: Options = Options()) -> Outcome:
+    """Run ``experiment`` and write its directory ``options.out/NAME``.
 
     Args:
-      name: the experiment (``jaxlab list``).
-      options: quick, overrides, output, data directory.
-      experiments: the registry (default :func:`registry`).
+      experiment: the experiment (``jaxlab.course.EXPERIMENTS[name]``; by name:
+        :func:`jaxlab.course.run_experiment`).
+      options: quick, overrides, output, data directory, compilation cache.
 
     Returns:
-      The :class:`Outcome`.
+      The :class:`Outcome`; ``findings.md`` and ``findings.json`` are written.
     """
-    exp = get(name, experiments)
-    out = os.path.join(options.out, exp.name)
+    out = os.path.join(options.out, experiment.name)
     os.makedirs(out, exist_ok=True)
-    ctx = Context(exp.name, out, options)
+    ctx = Context(experiment.name, out, options)
     t0 = time.perf_counter()
     try:
-        findings = exp.run(ctx)
+        findings = experiment.run(ctx)
     except ConfigError as e:
         if e.field != "data.name" or e.value not in ("mnist", "fashion_mnist"):
             raise
-        raise ConfigError(e.field, e.value, f"{e.reason} Offline now: jaxlab run {exp.name} "
+        raise ConfigError(e.field, e.value, f"{e.reason} Offline now: jaxlab run {experiment.name} "
                           "--set data.name=digits") from e
-    outcome = Outcome(exp, findings, tuple(ctx.runs), out, time.perf_counter() - t0, options)
-    write_findings(outcome)
+    outcome = Outcome(experiment, findings, tuple(ctx.runs), out, time.perf_counter() - t0, options)
+    report.write_findings(outcome)
     return outcome
-
-
-# -- findings.md --------------------------------------------------------------------------------
-def _fmt(x: Any) -> str:
-    if isinstance(x, (bool, np.bool_)):
-        return "yes" if x else "no"
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    if isinstance(x, (float, np.floating)):
-        x = float(x)
-        if not math.isfinite(x):
-            return str(x)
-        return f"{x:.4g}"
-    return str(x)
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub-flavoured markdown table of ``frame`` (index dropped), numbers to 4 digits."""
-    cols = [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
-    return "\n".join(lines)
-
-
-def _versions() -> str:
-    import flax
-    import jax
-    import optax
-
-    return (f"jax {jax.__version__}, flax {flax.__version__}, optax {optax.__version__}, "
-            f"Python {platform.python_version()}, {platform.machine()}, "
-            f"{os.cpu_count()} CPU cores")
-
-
-def findings_markdown(outcome: Outcome) -> str:
-    """The text of ``findings.md``."""
-    exp, f = outcome.experiment, outcome.findings
-    verdict = "**holds**" if f.holds else "**does not hold**"
-    lines = [f"# {exp.name}: {exp.title}", "",
-             f"Course: {exp.course}", "",
-             f"**Claim.** {f.claim}", "",
-             f"**Measured in this run** ({verdict}). {f.summary}", ""]
-    if f.numbers:
-        lines += ["## Numbers", "", markdown_table(pd.DataFrame(
-            {"measure": list(f.numbers), "value": list(f.numbers.values())})), ""]
-    for title, table in f.tables.items():
-        lines += [f"## {title}", "", markdown_table(table), ""]
-    if f.figures:
-        lines += ["## Figures", ""] + [f"![{name}]({name})" for name in f.figures] + [""]
-    runs = pd.DataFrame([{"sweep": r.name, "variants": r.variants, "groups": r.groups,
-                          "compiled programs": r.programs, "compile s": r.compile_s,
-                          "train s": r.train_s, "wall s": r.wall_s} for r in outcome.runs])
-    lines += ["## Runs", "",
-              "Each sweep is one vectorized program per structural group (repeats over seeds "
-              "are variants of it); results in `results/<sweep>/`, TensorBoard logs in "
-              "`tensorboard/<sweep>/`.", ""]
-    if not runs.empty:
-        lines += [markdown_table(runs), ""]
-    lines += ["## Reproduce", "",
-              f"`{outcome.command}` "
-              f"(total {outcome.wall_s:.1f} s, {outcome.programs} compiled programs). "
-              f"{_versions()}.", ""]
-    return "\n".join(lines)
-
-
-def write_findings(outcome: Outcome) -> None:
-    """Write ``findings.md`` and ``findings.json`` into the experiment's directory."""
-    f = outcome.findings
-    atomic_write_text(os.path.join(outcome.out, "findings.md"), findings_markdown(outcome))
-    doc = {"experiment": outcome.experiment.name, "claim": f.claim, "holds": bool(f.holds),
-           "summary": f.summary, "numbers": {k: _json_number(v) for k, v in f.numbers.items()},
-           "figures": list(f.figures), "wall_s": outcome.wall_s, "programs": outcome.programs,
-           "command": outcome.command,
-           "runs": [{k: v for k, v in dataclasses.asdict(r).items() if k != "result"}
-                    for r in _shallow(outcome.runs)]}
-    atomic_write_text(os.path.join(outcome.out, "findings.json"), json.dumps(doc, indent=1))
-
-
-def _shallow(runs: Sequence[RunInfo]) -> list[RunInfo]:
-    # dataclasses.asdict would deep-copy the results; drop them first.
-    return [dataclasses.replace(r, result=None) for r in runs]
-
-
-def _json_number(v: Any):
-    v = float(v)
-    return v if math.isfinite(v) else str(v)
-
-
-# -- command line -------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The arguments of ``jaxlab run`` (for :func:`run_command`), added to ``parser``."""
-    parser.add_argument("name", help="experiment name, e.g. capacity-nodes (see jaxlab list)")
-    parser.add_argument("--quick", action="store_true", help="a small version (seconds)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override every sweep of the experiment, e.g. train.epochs=5, "
-                             "sweep.grid.seed=[0,1], data.name=digits")
-    parser.add_argument("--out", default="runs", help="parent directory (writes OUT/NAME)")
-    parser.add_argument("--data-dir", help="offline MNIST files (IDX or mnist.npz) or a "
-                                           "tensorflow-datasets directory")
-    parser.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard logs")
-    parser.add_argument("--progress", action="store_true",
-                        help="progress bars even when stderr is not a terminal")
-    return parser
-
-
-def run_command(args: argparse.Namespace) -> int:
-    """``jaxlab run`` from parsed :func:`add_arguments` arguments; prints the verdict."""
-    options = Options(quick=args.quick, overrides=tuple(args.set), out=args.out,
-                      data_dir=args.data_dir, tensorboard=not args.no_tensorboard,
-                      progress=True if args.progress else None)
-    outcome = run_experiment(args.name, options)
-    f = outcome.findings
-    print(f"{outcome.experiment.name}: {'holds' if f.holds else 'DOES NOT HOLD'}: {f.summary}")
-    print(f"wrote {outcome.out} ({outcome.wall_s:.1f} s, {outcome.programs} compiled "
-          f"programs); see {os.path.join(outcome.out, 'findings.md')}")
-    return 0
-
-
-def main_run(argv: Sequence[str] | None = None) -> int:
-    """``jaxlab run NAME [--quick] [--set k=v ...] [--out DIR] [--data-dir DIR]``."""
-    parser = add_arguments(argparse.ArgumentParser(
-        prog="jaxlab run", description="Run one of the course's experiments (see jaxlab list)."))
-    return run_command(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
-
-
-def main_list(experiments: Mapping[str, Experiment] | None = None) -> int:
-    """``jaxlab list``: one line per experiment."""
-    experiments = registry() if experiments is None else experiments
-    width = max(len(n) for n in experiments)
-    for name, exp in experiments.items():
-        print(f"{name:<{width}}  {exp.title}")
-    return 0
 
 
 # -- helpers the experiments share --------------------------------------------------------------

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 import jaxlab as jl
-from experiments import problems
-from jaxlab import experiments as ex
 from jaxlab import plotting
+from jaxlab.course import framework as ex
+from jaxlab.course import problems
 
 ARMS = {"none": (None, None), "norm 1": (1.0, None), "value 0.5": (None, 0.5)}
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pandas as pd
 
 import jaxlab as jl
-from experiments import problems
-from jaxlab import experiments as ex
 from jaxlab import plotting
+from jaxlab.course import framework as ex
+from jaxlab.course import problems
 
 AT = 5  # an early epoch: where faster convergence shows
 

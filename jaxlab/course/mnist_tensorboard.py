@@ -16,8 +16,8 @@ import os
 import pandas as pd
 
 import jaxlab as jl
-from experiments import problems
-from jaxlab import experiments as ex
+from jaxlab.course import framework as ex
+from jaxlab.course import problems
 
 
 def spec(quick: bool) -> jl.Sweep:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 import jaxlab as jl
-from experiments import problems
-from jaxlab import experiments as ex
 from jaxlab import plotting
+from jaxlab.course import framework as ex
+from jaxlab.course import problems
 
 COURSE = [1e-7, 1e-2, 1.0]  # the lesson's three
 GRID = [1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0]

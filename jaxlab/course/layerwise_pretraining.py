@@ -15,9 +15,9 @@ from __future__ import annotations
 import pandas as pd
 
 import jaxlab as jl
-from experiments import problems
-from jaxlab import experiments as ex
 from jaxlab import recipes
+from jaxlab.course import framework as ex
+from jaxlab.course import problems
 
 
 def spec(quick: bool) -> jl.Sweep:

@@ -8,9 +8,9 @@ momentum is optimizer-state data: one compiled program.
 from __future__ import annotations
 
 import jaxlab as jl
-from experiments import problems
-from jaxlab import experiments as ex
 from jaxlab import plotting
+from jaxlab.course import framework as ex
+from jaxlab.course import problems
 
 AT = 20  # the epoch at which losses are compared
 

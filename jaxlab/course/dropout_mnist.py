@@ -12,8 +12,8 @@ from __future__ import annotations
 import pandas as pd
 
 import jaxlab as jl
-from experiments import problems
-from jaxlab import experiments as ex
+from jaxlab.course import framework as ex
+from jaxlab.course import problems
 
 RATES = [0.0, 0.2, 0.5, 0.8]
 

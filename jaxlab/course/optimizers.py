@@ -9,8 +9,8 @@ one compiled program per family; SGD with and without momentum share one.
 from __future__ import annotations
 
 import jaxlab as jl
-from experiments import problems
-from jaxlab import experiments as ex
+from jaxlab.course import framework as ex
+from jaxlab.course import problems
 
 AT = 20
 # (optimizer, momentum, learning rate): Keras' defaults; plain SGD uses the course's 0.01.

@@ -17,9 +17,9 @@ import dataclasses
 import numpy as np
 
 import jaxlab as jl
-from experiments import problems
-from jaxlab import experiments as ex
 from jaxlab import plotting
+from jaxlab.course import framework as ex
+from jaxlab.course import problems
 
 SCALERS = ["none", "minmax", "standardize"]
 

@@ -15,9 +15,9 @@ import dataclasses
 import pandas as pd
 
 import jaxlab as jl
-from experiments import problems
-from jaxlab import experiments as ex
 from jaxlab import plotting, recipes
+from jaxlab.course import framework as ex
+from jaxlab.course import problems
 
 FIXED = (1, 2, 3, 4, 5)
 

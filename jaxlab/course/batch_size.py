@@ -11,8 +11,8 @@ from __future__ import annotations
 import pandas as pd
 
 import jaxlab as jl
-from experiments import problems
-from jaxlab import experiments as ex
+from jaxlab.course import framework as ex
+from jaxlab.course import problems
 
 SIZES = [4, 8, 16, 32, 64, 128, 256, 450]
 

@@ -10,8 +10,8 @@ programs; learning rate, initializer and seed are data.
 from __future__ import annotations
 
 import jaxlab as jl
-from experiments import problems
-from jaxlab import experiments as ex
+from jaxlab.course import framework as ex
+from jaxlab.course import problems
 
 LRS = [0.001, 0.01, 0.1, 0.3, 1.0]
 INITS = ["he_uniform", "glorot_uniform", "normal"]
