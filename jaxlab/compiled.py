@@ -41,7 +41,9 @@ def _epoch(prog: engine.Program, state: engine.TrainState, data: dict, epoch):
         return step(prog, tx, st, where, data["x_train"][idx], data["y_train"][idx],
                     epoch), None
 
+    start = state
     state, _ = jax.lax.scan(body, state, plan)
+    state = jax.vmap(engine.settle, in_axes=(None, 0, 0, None))(prog, start, state, epoch)
     val = _evaluate(prog, state, data) if prog.n_val else {}
     probe = None
     if prog.diagnostics:

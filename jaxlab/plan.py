@@ -192,6 +192,7 @@ def _program(vs: list[Variant], ds: data_lib.Dataset, objective) -> engine.Progr
         n_train=ds.n_train, n_val=ds.n_val, microbatch=m,
         n_micro=max(n_micro(ds.n_train, b, m) for b in batch_sizes),
         accumulate=any(b > m for b in batch_sizes),
+        lockstep=len(batch_sizes) == 1 and batch_sizes[0] <= m,
         shuffle=t.shuffle, early_stopping=es, dtype=t.dtype,
         eval_chunk=min(t.eval_batch_size, max(ds.n_val, 1)),
         diagnostics=t.diagnostics,
