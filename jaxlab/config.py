@@ -9,6 +9,10 @@ A :class:`Sweep` is a base config (``data``, ``model``, ``train``) plus axes:
 The variants are the product ``grid x zip x random``. Axis names are dotted
 (``"train.learning_rate"``) or short when unambiguous (``"learning_rate"``, ``"width"``).
 Derived values are computed, never written back.
+
+(About 500 lines: the configs, the axes they make and the checks that relate their fields
+belong together; the field ranges themselves live in :mod:`jaxlab.hparams`, TOML writing in
+:mod:`jaxlab.tomlio`, random axes in :mod:`jaxlab.sampling`.)
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from jaxlab.hparams import ANY, BOOL, Domain, choice, fraction, hparam, integer,
 from jaxlab.losses import METRICS, OUTPUT_ACTIVATIONS, canonical_loss
 from jaxlab.models import ACTIVATIONS, BATCH_NORM, KERNEL_INITS
 from jaxlab.optim import SCHEDULES
+from jaxlab.sampling import sample
+from jaxlab.tomlio import dump_toml, parse_value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -318,7 +324,7 @@ class Sweep:
             n = next(iter(lengths.values()))
             factors.append([{k: v[i] for k, v in lists.items()} for i in range(n)])
         if self.random:
-            factors.append(_sample(self.random))
+            factors.append(sample(self.random, resolve_key, _as_list))
         points = [{k: _unset(*k.split(".", 1), v)
                    for k, v in itertools.chain.from_iterable(d.items() for d in combo)}
                   for combo in itertools.product(*factors)]
@@ -425,41 +431,6 @@ def _as_list(values, field: str) -> list:
     return values
 
 
-def _sample(random: Mapping) -> list[dict]:
-    """``n`` random points from ``{key: {"uniform": [a, b]} | {"log_uniform": [a, b]} |
-    {"choice": [...]}}`` drawn with ``seed``."""
-    random = dict(random)
-    n = random.pop("n", None)
-    seed = random.pop("seed", 0)
-    check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "sweep.random.seed",
-          seed, "must be an integer >= 0")
-    check(isinstance(n, int) and n >= 1, "sweep.random.n", n, "must be an integer >= 1")
-    rng = np.random.default_rng(seed)
-    columns = {}
-    for key, dist in random.items():
-        field = f"sweep.random.{key}"
-        check(isinstance(dist, Mapping) and len(dist) == 1, field, dist,
-              "must be {uniform = [a, b]}, {log_uniform = [a, b]} or {choice = [...]}")
-        (kind, arg), = dist.items()
-        if kind in ("uniform", "log_uniform"):
-            check(isinstance(arg, (list, tuple)) and len(arg) == 2
-                  and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in arg)
-                  and arg[0] < arg[1], field, arg,
-                  "needs [low, high] with low < high")
-            if kind == "uniform":
-                col = rng.uniform(arg[0], arg[1], n)
-            else:
-                check(arg[0] > 0, field, arg, "log_uniform needs low > 0")
-                col = np.exp(rng.uniform(math.log(arg[0]), math.log(arg[1]), n))
-            columns[resolve_key(key)] = [float(v) for v in col]
-        elif kind == "choice":
-            arg = _as_list(arg, field)
-            columns[resolve_key(key)] = [arg[i] for i in rng.integers(0, len(arg), n)]
-        else:
-            raise unknown(field, kind, ("uniform", "log_uniform", "choice"))
-    return [{k: v[i] for k, v in columns.items()} for i in range(n)]
-
-
 def validate(model: ModelConfig, train: TrainConfig, where: str = "") -> None:
     """Refuse invalid model and training settings, naming the field and value.
 
@@ -521,15 +492,7 @@ def optimizer_options(train: TrainConfig) -> dict[str, Any]:
     return out
 
 
-# -- --set overrides and a small TOML writer ---------------------------------------------------
-def parse_value(text: str) -> Any:
-    """A ``--set`` value: TOML syntax (``0.1``, ``[1, 2]``, ``true``), else a bare string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
+# -- --set overrides ----------------------------------------------------------------------------
 def apply_overrides(d: Mapping, overrides: Sequence[str]) -> dict:
     """Apply ``key=value`` strings to a nested spec dict (``train.learning_rate=0.1``,
     ``sweep.grid.batch_size=[8,16]``); short keys resolve like sweep axes."""
@@ -553,44 +516,3 @@ def apply_overrides(d: Mapping, overrides: Sequence[str]) -> dict:
     return d
 
 
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        v = float(v)
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, Mapping):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"cannot write {v!r} to TOML")
-
-
-def _toml_key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() else f'"{k}"'
-
-
-def dump_toml(d: Mapping, prefix: str = "") -> str:
-    """Write a nested dict of scalars, lists and tables as TOML (what specs need)."""
-    lines, tables = [], []
-    for k, v in d.items():
-        if v is None:
-            continue
-        if isinstance(v, Mapping) and not (prefix.startswith("sweep.random") and prefix):
-            tables.append((k, v))
-        else:
-            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
-    out = "\n".join(lines)
-    for k, v in tables:
-        name = f"{prefix}{_toml_key(k)}"
-        body = dump_toml(v, prefix=name + ".")
-        out += f"\n\n[{name}]\n" + body if not body.startswith("\n") else f"\n\n[{name}]" + body
-    return out.strip("\n") + "\n" if not prefix else out

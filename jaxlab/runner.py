@@ -24,6 +24,9 @@ partition), and may then order a reduction differently: results with other devic
 chunk sizes or halving compactions agree to float rounding (about 1e-7 relative in float32
 after a few epochs, 1e-15 in float64), not always to the bit. The same layout (for
 instance a resumed run) is bit-identical.
+
+(About 480 lines: the epoch loop and its parts, chunks, halving, checkpoints and callbacks,
+are one concern, read in order.)
 """
 
 from __future__ import annotations

@@ -185,7 +185,77 @@ model.predict(testX[:5]).round(3)"""),
 plotting.compare(model.result, "val_accuracy", train=True)"""),
 ]
 
-NOTEBOOKS = {"quickstart": QUICKSTART, "lr_batch_study": LR_BATCH, "single_model": SINGLE}
+
+OWN_MODEL = [
+    ("md", """\
+# Bring your own model and optimizer
+
+Any Flax NNX module trains in a jaxlab sweep: here a small CNN on the 8x8 digits, swept over
+learning rate x batch size x seed in one compiled program; then `optax.lion`, swept over
+its `b1`. Runs in about a minute on a laptop CPU."""),
+    ("code", """\
+%matplotlib inline
+from flax import nnx
+
+import jaxlab as jl
+from jaxlab import plotting"""),
+    ("md", """\
+## The model
+
+A factory that takes `n_in`, `n_out` and `rngs` (and your options) and returns a module
+whose `__call__(x, *, train)` gives raw outputs. The digits arrive flattened, `(b, 64)`; the
+module reshapes them itself."""),
+    ("code", """\
+class SmallCNN(nnx.Module):
+    def __init__(self, *, n_in, n_out, rngs, features=8):
+        self.side = int(n_in ** 0.5)
+        self.conv = nnx.Conv(1, features, (3, 3), rngs=rngs)
+        self.out = nnx.Linear(features * (self.side // 2) ** 2, n_out, rngs=rngs)
+
+    def __call__(self, x, *, train):
+        x = x.reshape(-1, self.side, self.side, 1)
+        x = nnx.avg_pool(nnx.relu(self.conv(x)), (2, 2), (2, 2))
+        return self.out(x.reshape(x.shape[0], -1))"""),
+    ("md", """\
+## A sweep of CNNs
+
+Every value axis works as for the built-in MLP: batch sizes are exact (the last, smaller
+batch included), each seed gives its own initialization from the module's own initializers
+and its own data order."""),
+    ("code", """\
+data = jl.DataConfig("digits", validation_split=0.2)
+spec = jl.Sweep(
+    data=data,
+    model=jl.ModelConfig(module=SmallCNN, options={"features": 8}),
+    train=jl.TrainConfig(optimizer="adam", epochs=5),
+    grid={"learning_rate": [1e-3, 3e-3], "batch_size": [16, 64], "seed": [0, 1]})
+result = jl.run(spec)
+result.variants[["train.learning_rate", "train.batch_size", "train.seed",
+                 "final_val_accuracy"]]"""),
+    ("code", """\
+plotting.curves(result, "val_accuracy", facet="batch_size", color="learning_rate",
+                aggregate="seed")"""),
+    ("md", """\
+## Any Optax optimizer
+
+`"optax:lion"` (or the function itself, or your own `optax.chain`): every float option is a
+vectorized axis, `train.optimizer_options.NAME`."""),
+    ("code", """\
+lion = jl.Sweep(
+    data=data,
+    model=jl.ModelConfig(module=SmallCNN),
+    train=jl.TrainConfig(optimizer="optax:lion", learning_rate=3e-4, epochs=5,
+                         optimizer_options={"b2": 0.99}),
+    grid={"train.optimizer_options.b1": [0.8, 0.9, 0.95]})
+lion_result = jl.run(lion)
+lion_result.variants[["train.optimizer_options.b1", "final_val_accuracy"]]"""),
+    ("code", """\
+best = result.best("val_accuracy")
+result.predict(jl.load(data).x_val[:5], variant=best).argmax(1)"""),
+]
+
+NOTEBOOKS = {"quickstart": QUICKSTART, "lr_batch_study": LR_BATCH, "single_model": SINGLE,
+             "own_model": OWN_MODEL}
 
 
 def notebook(name: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:

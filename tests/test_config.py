@@ -6,8 +6,10 @@ the field and the value.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
+import os
 
 import jax
 import numpy as np
@@ -455,3 +457,21 @@ def test_none_is_written_as_none_and_read_back(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text(text)
     assert [v.train.clip_norm for v in Sweep.from_toml(path).variants()] == [None, 2.0]
+
+
+def test_readme_lists_every_axis_as_the_fields_declare_them():
+    """The README's "Every axis" table is generated from the fields; it must be current."""
+    from jaxlab import config, hparams
+
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    table = hparams.markdown(hparams.table(("model", config.ModelConfig),
+                                           ("train", config.TrainConfig)))
+    assert table in readme, "regenerate the table in README.md (see its 'Every axis')"
+
+
+def test_every_train_field_has_a_range_a_role_and_a_meaning():
+    from jaxlab import hparams
+
+    for cls in (jl.ModelConfig, jl.TrainConfig):
+        for f in dataclasses.fields(cls):
+            assert f.metadata.get("role") in hparams.ROLES and f.metadata.get("doc"), f.name

@@ -17,7 +17,8 @@ NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb")))
 
 def test_there_are_notebooks():
     names = {os.path.basename(p) for p in NOTEBOOKS}
-    assert {"quickstart.ipynb", "lr_batch_study.ipynb", "single_model.ipynb"} <= names
+    assert {"quickstart.ipynb", "lr_batch_study.ipynb", "single_model.ipynb",
+            "own_model.ipynb"} <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
