@@ -18,7 +18,7 @@ gradient is summed over its microbatches (each scaled by ``1/b``) and its update
 at the batch's last microstep. So every variant updates with exactly its batch size,
 including the smaller last batch of an epoch, and no variant is padded to the largest batch:
 an epoch of variant ``v`` costs ``sum_k ceil(b_k/m) <= N/m + n_batches`` microsteps. (Batch
-norm then normalizes over microbatches of ``m``; :func:`jaxlab.plan` warns.)
+norm then normalizes over microbatches of ``m``; :func:`jaxlab.planning` warns.)
 
 **Hyperparameters.** Each value lives once: optimizer, schedule and clipping values in the
 optimizer state (``optax.inject_hyperparams``, see :mod:`jaxlab.optim`), the engine's own

@@ -21,7 +21,7 @@ microstep from ``fold_in(fold_in(dropout_key, epoch), first sample index)``: per
 reproducible, but a microbatch smaller than the batch draws its masks in pieces (exact
 against a reference only when ``train.microbatch`` equals the batch size). Its
 ``nnx.BatchNorm`` normalizes over each microbatch, padding included: see the warning
-:func:`jaxlab.plan` gives.
+:func:`jaxlab.planning` gives.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ from jaxlab import checkpoint as ckpt
 from jaxlab import compiled, distributed, engine, memory
 from jaxlab import variants as var
 from jaxlab.errors import ConfigError, check
-from jaxlab.plan import Group, Plan
+from jaxlab.planning import Group, Plan
 
 
 @dataclasses.dataclass

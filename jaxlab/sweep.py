@@ -1,6 +1,6 @@
 """A sweep from plan to trained state: the names scripts use, from the modules that hold them.
 
-* :mod:`jaxlab.plan`: validate and group a sweep (:func:`plan`, :class:`Plan`, :class:`Group`);
+* :mod:`jaxlab.planning`: validate and group a sweep (:func:`plan`, :class:`Plan`, :class:`Group`);
 * :mod:`jaxlab.variants`: per-variant arrays and initial states;
 * :mod:`jaxlab.compiled`: the one place where ``jit``, ``vmap``, ``scan`` and ``shard_map``
   are applied;
@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from jaxlab.cache import enable_compilation_cache
-from jaxlab.plan import Group, Plan, n_micro, plan
+from jaxlab.planning import Group, Plan, n_micro, plan
 from jaxlab.runner import Callback, EpochReport, memory_estimate, run_plan
 from jaxlab.variants import group_data, variant_keys
 

@@ -27,7 +27,7 @@ from jaxlab.networks import MLPNet
 
 def opt_hparams(prog: engine.Program, v: Variant) -> dict[str, float]:
     """The values ``v``'s optimizer state starts with (``prog.opt.names``)."""
-    from jaxlab.plan import optimizer_parts
+    from jaxlab.planning import optimizer_parts
 
     t = v.train
     _, floats = optimizer_parts(t)

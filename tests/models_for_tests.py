@@ -68,3 +68,18 @@ def clip_each_tensor(max_norm) -> optax.GradientTransformation:
 def clipped_momentum(learning_rate, max_norm=1.0, momentum=0.9) -> optax.GradientTransformation:
     """SGD with momentum after per-tensor gradient clipping; both floats are sweepable."""
     return optax.chain(clip_each_tensor(max_norm), optax.sgd(learning_rate, momentum=momentum))
+
+
+class NormDropNet(nnx.Module):
+    """Linear -> BatchNorm -> relu -> Dropout -> Linear: a user module with state and noise."""
+
+    def __init__(self, n_in: int, n_out: int, *, hidden: int = 16, rate: float = 0.3,
+                 rngs: nnx.Rngs):
+        self.hidden = nnx.Linear(n_in, hidden, rngs=rngs)
+        self.norm = nnx.BatchNorm(hidden, momentum=0.9, rngs=rngs)
+        self.drop = nnx.Dropout(rate, rngs=rngs)
+        self.out = nnx.Linear(hidden, n_out, rngs=rngs)
+
+    def __call__(self, x, *, train: bool):
+        h = jax.nn.relu(self.norm(self.hidden(x), use_running_average=not train))
+        return self.out(self.drop(h, deterministic=not train))
