@@ -116,10 +116,12 @@ def finish(prog: engine.Program, state):
 logits = jax.jit(engine.logits, static_argnums=0)
 
 
-@functools.partial(jax.jit, static_argnums=1)
-def fold_keys(seeds, i: int):
-    """``fold_in(PRNGKey(seed), i)`` for every seed: raw ``(V, 2)`` keys."""
-    return jax.vmap(lambda s: jax.random.fold_in(jax.random.PRNGKey(s), i))(seeds)
+@jax.jit
+def fold_keys(seeds, streams):
+    """``fold_in(PRNGKey(seeds[k, v]), streams[k])``: raw keys ``(K, V, 2)`` from seeds
+    ``(K, V)``, one program for every stream."""
+    one = jax.vmap(lambda s, i: jax.random.fold_in(jax.random.PRNGKey(s), i), in_axes=(0, None))
+    return jax.vmap(one)(seeds, streams)
 
 
 def unit_masks(arch, widths, depth):

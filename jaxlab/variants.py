@@ -62,8 +62,10 @@ def variant_keys(variants: Sequence[Variant]) -> tuple[np.ndarray, np.ndarray, n
         return np.array([v.train.seed if getattr(v.train, name) is None
                          else getattr(v.train, name) for v in variants], np.uint32)
 
-    return tuple(np.asarray(compiled.fold_keys(seeds(name), i))
-                 for i, name in enumerate(("init_seed", "dropout_seed", "shuffle_seed")))
+    names = ("init_seed", "dropout_seed", "shuffle_seed")
+    keys = np.asarray(compiled.fold_keys(np.stack([seeds(n) for n in names]),
+                                         np.arange(len(names), dtype=np.uint32)))
+    return keys[0], keys[1], keys[2]
 
 
 def stack(values: Sequence[dict]) -> dict:
