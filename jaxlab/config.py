@@ -66,6 +66,9 @@ class ModelConfig:
     activation: str = hparam("relu", choice(*ACTIVATIONS), "hidden activation (MLP)")
     kernel_init: str = hparam("glorot_uniform", choice(*KERNEL_INITS),
                               "kernel initializer, Keras' definitions (MLP)", "init")
+    output_init: str = hparam("same", choice("same", *KERNEL_INITS),
+                              "the output layer's kernel initializer ('same': kernel_init; "
+                              "Keras' Dense default is glorot_uniform) (MLP)", "init")
     init_scale: float | None = hparam(None, real(0, optional=True),
                                       "initializer variance multiplier; for normal/uniform the "
                                       "std/limit itself (unset: 1, or 0.05 as in Keras)", "init")
@@ -92,9 +95,23 @@ class ModelConfig:
 
     @property
     def scale(self) -> float:
-        if self.init_scale is not None:
-            return float(self.init_scale)
-        return 0.05 if self.kernel_init in ("normal", "uniform") else 1.0
+        return _scale(self.kernel_init, self.init_scale)
+
+    @property
+    def output_kind(self) -> str:
+        """The output layer's initializer."""
+        return self.kernel_init if self.output_init == "same" else self.output_init
+
+    @property
+    def output_scale(self) -> float:
+        return _scale(self.output_kind, self.init_scale)
+
+
+def _scale(kind: str, init_scale: float | None) -> float:
+    """``init_scale``, or Keras' default for ``kind`` (0.05 for normal/uniform, else 1)."""
+    if init_scale is not None:
+        return float(init_scale)
+    return 0.05 if kind in ("normal", "uniform") else 1.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -221,6 +221,8 @@ def init_params(
     scale: Array,
     *,
     kernel_init: str,
+    output_init: str | None = None,
+    output_scale: Array | None = None,
     dtype=jnp.float32,
 ) -> dict:
     """Initial parameters of one variant as a pure dict (``nnx.to_pure_dict`` layout).
@@ -232,6 +234,8 @@ def init_params(
       depth: number of hidden layers of the variant.
       scale: multiplier of the initialiser's variance (``normal``/``uniform``: std / limit).
       kernel_init: initialiser name, see :data:`KERNEL_INITS`.
+      output_init, output_scale: the output layer's initialiser and scale (default: the
+        hidden layers').
 
     Returns:
       ``{"hidden": {l: {"kernel", "bias"}}, "norms": {l: {"scale", "bias"}}, "out": {...}}``.
@@ -253,7 +257,8 @@ def init_params(
         if arch.batch_norm != "none":
             norms[l] = {"scale": mask[l], "bias": jnp.zeros((arch.width,), dtype)}
     last = jnp.clip(depth - 1, 0, arch.depth - 1)
-    k = _kernel(kernel_init, u[-1], widths[last], arch.n_out, scale, dtype)
+    k = _kernel(output_init or kernel_init, u[-1], widths[last], arch.n_out,
+                scale if output_scale is None else output_scale, dtype)
     params = {"hidden": hidden, "out": {"kernel": k * mask[last][:, None],
                                          "bias": jnp.zeros((arch.n_out,), dtype)}}
     if norms:

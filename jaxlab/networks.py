@@ -82,10 +82,13 @@ class MLPNet:
         w[: len(widths)] = widths
         return {"widths": w, "depth": np.int32(len(widths))}
 
-    def init(self, key, shape, *, kernel_init: str, scale) -> tuple[dict, dict]:
+    def init(self, key, shape, *, kernel_init: tuple[str, str], scale) -> tuple[dict, dict]:
+        """``kernel_init``: the (hidden, output) initialisers; ``scale``: ``(2,)`` theirs."""
         dtype = float_dtype(self.dtype, jnp)
-        params = models.init_params(self.arch, key, shape["widths"], shape["depth"], scale,
-                                    kernel_init=kernel_init, dtype=dtype)
+        hidden, output = kernel_init
+        params = models.init_params(self.arch, key, shape["widths"], shape["depth"], scale[0],
+                                    kernel_init=hidden, output_init=output,
+                                    output_scale=scale[1], dtype=dtype)
         return params, models.init_batch_stats(self.arch, dtype)
 
     def mask(self, shape) -> Array:

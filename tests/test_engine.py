@@ -177,3 +177,23 @@ def test_padded_entries_of_given_params_are_ignored():
     clean["out"]["kernel"][0, 3:] = 0
     a, b = jl.run(spec, init_params=noisy), jl.run(spec, init_params=clean)
     assert params_equal(a.params(0), b.params(0)) and params_equal(a.params(1), b.params(1))
+
+
+def test_output_layer_has_its_own_initializer():
+    """Keras code that sets he_uniform on hidden layers leaves the output Dense at
+    glorot_uniform: ``model.output_init`` says so; limits are the closed-form ones."""
+    spec = spec_of({"model.output_init": ["same", "glorot_uniform"]},
+                   model={"hidden": (40,), "kernel_init": "he_uniform"}, epochs=1)
+    plan = jl.plan(spec)
+    assert len(plan.groups) == 1  # an initializer is data, not structure
+    init = plan.initial_params()[0]
+    n_in, width, n_out = 4, 40, 3
+    he_hidden = np.sqrt(6 / n_in)
+    he_out, glorot_out = np.sqrt(6 / width), np.sqrt(6 / (width + n_out))
+    for j in (0, 1):
+        hidden = np.abs(np.asarray(init["hidden"][0]["kernel"][j]))
+        assert hidden.max() <= he_hidden and hidden.max() > 0.8 * he_hidden
+    same, glorot = (np.abs(np.asarray(init["out"]["kernel"][j])) for j in (0, 1))
+    assert glorot.max() <= glorot_out < same.max() <= he_out
+    # The same draws, scaled: the two output kernels differ only by the ratio of the limits.
+    np.testing.assert_allclose(same * glorot_out / he_out, glorot, rtol=1e-5)

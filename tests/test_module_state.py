@@ -46,6 +46,29 @@ def test_dropout_is_per_variant_and_a_variant_is_itself_in_any_sweep():
     assert np.abs(stats["mean"]).max() > 1e-3, "batch norm statistics must have moved"
 
 
+def make_step(graphdef, tx):
+    """One plain NNX + Optax training step with batch statistics carried by hand."""
+
+    def copy(tree):
+        return jax.tree.map(lambda a: a, tree)  # fresh variables at this trace level
+
+    @jax.jit
+    def step(params, rest, opt, xb, yb):
+        def loss(p):
+            m = nnx.merge(graphdef, p, copy(rest))
+            out = m(xb, train=True)
+            stats = nnx.to_pure_dict(nnx.state(m, nnx.BatchStat))
+            return optax.softmax_cross_entropy(out, yb).mean(), stats
+
+        (_, stats), g = jax.value_and_grad(loss, has_aux=True)(params)
+        new_rest = copy(rest)
+        nnx.replace_by_pure_dict(new_rest, stats)
+        u, opt = tx.update(g, opt, params)
+        return optax.apply_updates(params, u), new_rest, opt
+
+    return step
+
+
 @pytest.fixture
 def x64():
     with jax.enable_x64(True):
@@ -70,18 +93,7 @@ def test_user_batch_norm_matches_a_plain_loop_float64(x64):
         tx = optax.sgd(v.train.learning_rate, momentum=0.9)
         opt = tx.init(params)
 
-        @jax.jit
-        def step(params, rest, opt, xb, yb, tx=tx):
-            def loss(p):
-                m = nnx.merge(graphdef, p, jax.tree.map(lambda a: a, rest))
-                out = m(xb, train=True)
-                stats = nnx.to_pure_dict(nnx.state(m, nnx.BatchStat))
-                return optax.softmax_cross_entropy(out, yb).mean(), stats
-            (_, stats), g = jax.value_and_grad(loss, has_aux=True)(params)
-            new_rest = jax.tree.map(lambda a: a, rest)
-            nnx.replace_by_pure_dict(new_rest, stats)
-            u, opt = tx.update(g, opt, params)
-            return optax.apply_updates(params, u), new_rest, opt
+        step = make_step(graphdef, tx)
 
         for epoch in range(3):
             key = jax.random.fold_in(jax.random.PRNGKey(v.train.seed), 2)

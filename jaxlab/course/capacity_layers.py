@@ -18,7 +18,8 @@ EARLY = 20  # the epoch at which learning speed is compared
 def spec(quick: bool) -> jl.Sweep:
     return jl.Sweep(
         data=problems.blobs20(),
-        model=jl.ModelConfig(width=10, kernel_init="he_uniform"),
+        # The course: he_uniform hidden layers, the output Dense at Keras' glorot_uniform.
+        model=jl.ModelConfig(width=10, kernel_init="he_uniform", output_init="glorot_uniform"),
         train=problems.sgd(loss="categorical_crossentropy", epochs=EARLY if quick else 100),
         grid={"depth": [1, 3, 5] if quick else [1, 2, 3, 4, 5],
               "seed": problems.seeds(quick, default=5)},

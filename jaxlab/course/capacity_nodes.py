@@ -18,7 +18,8 @@ WIDTHS = [1, 2, 3, 4, 5, 6, 7, 10, 25]
 def spec(quick: bool) -> jl.Sweep:
     return jl.Sweep(
         data=problems.blobs20(),
-        model=jl.ModelConfig(kernel_init="he_uniform"),
+        # The course: he_uniform hidden layers, the output Dense at Keras' glorot_uniform.
+        model=jl.ModelConfig(kernel_init="he_uniform", output_init="glorot_uniform"),
         train=problems.sgd(loss="categorical_crossentropy", epochs=20 if quick else 100),
         grid={"width": [1, 3, 7] if quick else WIDTHS, "seed": problems.seeds(quick)},
         name="capacity-nodes")
