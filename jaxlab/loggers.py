@@ -16,13 +16,11 @@ sweep callback that owns one writer per variant. It is called in the host's once
 look at the sweep (never per step) and hands each report to one worker thread, which
 writes while the next epoch computes.
 
-==============  =================================  ===============================
-name            class                              needs
-==============  =================================  ===============================
-``tensorboard`` :class:`jaxlab.tblog.TensorBoardLogger`  (always installed)
-``wandb``       :class:`jaxlab.log_wandb.WandbLogger`    ``pip install 'jaxlab[wandb]'``
-``mlflow``      :class:`jaxlab.log_mlflow.MLflowLogger`  ``pip install 'jaxlab[mlflow]'``
-==============  =================================  ===============================
+The backends, by name (:data:`BACKENDS`):
+
+* ``tensorboard``: :class:`jaxlab.tblog.TensorBoardLogger` (always installed);
+* ``wandb``: :class:`jaxlab.log_wandb.WandbLogger` (``pip install 'jaxlab[wandb]'``);
+* ``mlflow``: :class:`jaxlab.log_mlflow.MLflowLogger` (``pip install 'jaxlab[mlflow]'``).
 
 Example:
   >>> result = jl.run(spec, loggers=["wandb", "mlflow"])                    # doctest: +SKIP
