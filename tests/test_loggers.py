@@ -44,6 +44,12 @@ def offline_env(tmp) -> dict[str, str]:
             "MLFLOW_TRACKING_URI": f"file://{tmp}/mlruns", "MLFLOW_ALLOW_FILE_STORE": "true"}
 
 
+@pytest.fixture(autouse=True)
+def file_store(monkeypatch):
+    """MLflow 3 opens a ``file:`` store only when allowed (the tests' readers too)."""
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+
+
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory):
     """One sweep logged to W&B, MLflow and TensorBoard at once."""
@@ -226,10 +232,9 @@ def test_every_backend_is_a_logger(tmp_path, monkeypatch):
         x.close()  # nothing was logged: nothing to end
 
 
-def test_an_interrupted_sweep_ends_its_runs_as_interrupted(tmp_path, monkeypatch):
+def test_an_interrupted_sweep_ends_its_runs_as_interrupted(tmp_path):
     plan = jl.plan(tiny_spec(epochs=8))
     uri = f"file://{tmp_path}/mlruns"
-    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     from jaxlab.log_mlflow import MLflowLogger
 
     logger = MLflowLogger(plan, tracking_uri=uri, background=False)
