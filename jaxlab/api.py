@@ -33,6 +33,7 @@ def run(
     compilation_cache: bool = False,
     dataset: data_lib.Dataset | None = None,
     tensorboard: str | None = None,
+    loggers: Sequence[str | Any] = (),
     progress: bool | None = None,
     memory_budget: int | str | None = None,
     checkpoint_dir: str | None = None,
@@ -55,6 +56,11 @@ def run(
         ``spec.data``.
       tensorboard: a log directory: write one TensorBoard run per variant there, with
         per-epoch scalars and HParams (see :mod:`jaxlab.tblog`).
+      loggers: experiment loggers, by name (``"tensorboard"``, ``"wandb"``, ``"mlflow"``) or
+        as objects (:func:`jaxlab.loggers.make_loggers`): one run per variant with its
+        hyperparameters and per-epoch metrics (see :mod:`jaxlab.loggers`). ``run`` closes
+        them. A name's local files go to the current directory, TensorBoard's to
+        ``tensorboard`` when that is given.
       progress: show a progress bar on stderr (see :mod:`jaxlab.progress`); ``None``: only
         when stderr is a terminal.
       memory_budget: bytes per device (``2_000_000_000`` or ``"2GB"``); a group that needs
@@ -67,17 +73,26 @@ def run(
         process; see :mod:`jaxlab.distributed`).
 
     In a multi-process sweep every process calls ``run`` and gets the whole result; the
-    TensorBoard logs and the progress bar are written by process 0 only.
+    loggers and the progress bar are written by process 0 only.
     """
     if compilation_cache:
         sweep.enable_compilation_cache()
     p = plan(spec, dataset=dataset)
     own = []  # callbacks made here, closed here (also when training fails or is interrupted)
     main = distributed.is_main()  # one writer in a multi-process sweep
-    if tensorboard is not None and main:
-        from jaxlab import tblog
+    loggers = [loggers] if isinstance(loggers, str) else list(loggers)
+    names = [x for x in loggers if isinstance(x, str)]
+    if names or tensorboard is not None:
+        from jaxlab import loggers as loggers_lib
 
-        own.append(tblog.TensorBoardLogger(tensorboard, p))
+        names = loggers_lib.check_names(names)  # in every process: the same error everywhere
+        if tensorboard is not None and "tensorboard" not in names:
+            names.append("tensorboard")
+        if main:
+            own += loggers_lib.make_loggers(names, None, p, **(
+                {"tensorboard": {"logdir": tensorboard}} if tensorboard is not None else {}))
+    if main:
+        own += [x for x in loggers if not isinstance(x, str)]
     if main and (progress or (progress is None and progress_lib.is_terminal(sys.stderr))):
         own.append(progress_lib.ProgressBar(p, enabled=True))
     try:

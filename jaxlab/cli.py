@@ -1,6 +1,7 @@
 """``jaxlab`` command line: a thin layer over the library.
 
-  jaxlab sweep FILE.toml --out DIR [--set key=value ...] [--no-tensorboard] [--progress|--quiet]
+  jaxlab sweep FILE.toml --out DIR [--set key=value ...] [--log tensorboard,wandb,mlflow]
+               [--no-tensorboard] [--progress|--quiet]
                [--resume] [--checkpoint-every N] [--memory-budget 2GB]
                [--coordinator HOST:PORT --num-processes N --process-id I]
   jaxlab plot RESULTS_DIR [--kind curves|sensitivity|heatmap|compare] [--metric val_accuracy]
@@ -28,11 +29,15 @@ from jaxlab.errors import JaxlabError
 
 def _sweep(args: argparse.Namespace) -> int:
     from jaxlab import api, distributed
+    from jaxlab import loggers as loggers_lib
     from jaxlab.checkpoint import Preempted
     from jaxlab.config import Sweep
     from jaxlab.memory import parse_bytes
 
     spec = Sweep.from_toml(args.file, args.set)
+    names = loggers_lib.check_names([n.strip() for n in args.log.split(",") if n.strip()])
+    if args.no_tensorboard and "tensorboard" in names:
+        names.remove("tensorboard")
     budget = parse_bytes(args.memory_budget, "--memory-budget")
     # Before anything touches a device: join the other processes, if any.
     distributed.initialize(args.coordinator, args.num_processes, args.process_id,
@@ -44,12 +49,15 @@ def _sweep(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"{spec.name}: {n} variant{'s' * (n != 1)} in {len(plan.groups)} compiled "
               f"program{'s' * (len(plan.groups) != 1)}", file=sys.stderr)
-    tensorboard = None if args.no_tensorboard else os.path.join(args.out, "tensorboard")
+    tensorboard = os.path.join(args.out, "tensorboard") if "tensorboard" in names else None
+    # Made from this plan by process 0 only; local files (W&B's) go under OUT.
+    loggers = loggers_lib.make_loggers([n for n in names if n != "tensorboard"], args.out,
+                                       plan) if main else []
     # The bar: off with --quiet, on with --progress, else only on a terminal.
     progress = False if args.quiet else (True if args.progress else None)
     try:
         result = api.run(spec, compilation_cache=not args.no_cache, tensorboard=tensorboard,
-                         progress=progress, memory_budget=budget,
+                         loggers=loggers, progress=progress, memory_budget=budget,
                          checkpoint_dir=os.path.join(args.out, "checkpoints"),
                          checkpoint_every=args.checkpoint_every, resume=args.resume)
     except Preempted as e:
@@ -163,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "sweep.grid.learning_rate=[0.1,0.01]")
     p.add_argument("--no-cache", action="store_true",
                    help="do not use the persistent compilation cache")
+    p.add_argument("--log", default="tensorboard", metavar="NAMES",
+                   help="experiment loggers, comma-separated: tensorboard (OUT/tensorboard), "
+                        "wandb, mlflow; one run per variant (default: tensorboard)")
     p.add_argument("--no-tensorboard", action="store_true",
                    help="do not write TensorBoard logs (default: OUT/tensorboard)")
     p.add_argument("--progress", action="store_true",

@@ -36,17 +36,13 @@ Example:
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import functools
 import glob
-import math
 import os
 import socket
 import struct
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -55,25 +51,15 @@ from tensorboardX.proto import api_pb2, event_pb2, plugin_hparams_pb2, summary_p
 from tensorboardX.record_writer import masked_crc32c
 from tensorboardX.summary import hparams as hparams_summaries
 
-from jaxlab import conventions, labels
+from jaxlab import conventions
+from jaxlab.loggers import SweepLogger, hparam_table, tag  # noqa: F401  (tblog.tag, as before)
 from jaxlab.writers import HParams, Scalars
 
 _PLUGIN = "hparams"
 _EXPERIMENT_TAG = "_hparams_/experiment"
 _SESSION_END_TAG = "_hparams_/session_end_info"
-_OPTIM = ("lr", "grad_norm")
-_NOT_SCALARS = ("trained", "stopped", "diverged", "pruned", "updates", "examples")
 # Past this many distinct values an HParams domain is an interval rather than a list.
 _MAX_DISCRETE = 32
-
-
-def tag(name: str) -> str:
-    """The TensorBoard tag of a history column: ``val_accuracy`` -> ``val/accuracy``."""
-    if name in _OPTIM:
-        return f"optim/{name}"
-    if name.startswith("val_"):
-        return f"val/{name[4:]}"
-    return f"train/{name}"
 
 
 # -- the writer ---------------------------------------------------------------------------------
@@ -247,32 +233,8 @@ def experiment_summary(domains: Mapping[str, Sequence[Any]],
     return _plugin_summary(_EXPERIMENT_TAG, plugin_hparams_pb2.HParamsPluginData(experiment=exp))
 
 
-def hparam_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Make ``rows`` (name -> value per run) HParams-ready, one type per column.
-
-    Numbers stay numbers and bools stay bools; any other value (``None``, a tuple such as
-    ``hidden=(50, 50)``), or a column that mixes kinds, becomes a string (``"50x50"``).
-    """
-    out = [dict() for _ in rows]
-    for name in dict.fromkeys(k for r in rows for k in r):
-        col = [_plain(r.get(name)) for r in rows]
-        if all(isinstance(v, bool) for v in col):
-            kind = bool
-        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in col):
-            kind = float
-        else:
-            kind = str
-        for o, v in zip(out, col, strict=True):
-            o[name] = labels.value(v) if kind is str else v
-    return out
-
-
-def _plain(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
-
-
 # -- the sweep callback -------------------------------------------------------------------------
-class TensorBoardLogger:
+class TensorBoardLogger(SweepLogger):
     """Per-epoch sweep callback writing one TensorBoard run per variant (see module doc).
 
     Args:
@@ -280,10 +242,8 @@ class TensorBoardLogger:
       plan: the sweep's :class:`jaxlab.sweep.Plan` (names runs, lists every metric).
       flush_secs: how often each run's events are appended to its file.
       overwrite: delete event files left in a run's directory by an earlier sweep.
-      background: build and write events on one worker thread (as CLU's ``AsyncWriter``),
-        so that the training loop only hands each epoch's report over; its work overlaps
-        the next epoch's computation. Reports are handled in order; a worker error is
-        raised by the next call or by :meth:`close`. ``False``: in the calling thread.
+      background: build and write events on one worker thread (see
+        :class:`jaxlab.loggers.SweepLogger`); ``False``: in the calling thread.
 
     Call :meth:`close` after the sweep (``jl.run(spec, tensorboard=...)`` does): it waits
     for the worker and ends runs left open by an interrupted sweep.
@@ -291,153 +251,21 @@ class TensorBoardLogger:
 
     def __init__(self, logdir: str, plan, *, flush_secs: float = 10.0, overwrite: bool = True,
                  background: bool = True):
+        super().__init__(plan, background=background, thread_name="jaxlab-tensorboard")
         self.logdir = logdir
         self.flush_secs = flush_secs
         self.overwrite = overwrite
-        axes = plan.spec.axes()
-        names = labels.short_names(axes)
-        n = len(plan.variants)
-        self.run_names = {v.index: labels.run_name(v.index, {a: v.values.get(a) for a in axes},
-                                                   n_variants=n) for v in plan.variants}
-        table = hparam_table([{"variant": v.index, **{names[a]: v.values.get(a) for a in axes}}
-                              for v in plan.variants])
-        self._hparams = {v.index: row for v, row in zip(plan.variants, table, strict=True)}
+        table = list(self.hparams.values())
         domains = {k: [row[k] for row in table] for k in table[0]}
         domains["status"] = list(conventions.STATUS)
-        self.metrics = labels.metric_names(plan)
         self.experiment = experiment_summary(
             domains, [f"final/{m}" for m in self.metrics] + [f"best/{m}" for m in self.metrics]
             + ["final/epochs_run"])
-        self._writers: dict[int, TensorBoardWriter] = {}
-        self._groups: dict[int, _Track] = {}
-        self._pool = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaxlab-tensorboard")
-                      if background else None)
-        self._pending: collections.deque[Future] = collections.deque()
-        self._broken = False
 
     def run_dir(self, index: int) -> str:
         """The run directory of variant ``index``."""
         return os.path.join(self.logdir, self.run_names[index])
 
-    def _writer(self, index: int) -> TensorBoardWriter:
-        if index not in self._writers:
-            self._writers[index] = TensorBoardWriter(
-                self.run_dir(index), experiment=self.experiment, flush_secs=self.flush_secs,
-                overwrite=self.overwrite)
-        return self._writers[index]
-
-    def __call__(self, report) -> None:
-        if self._broken:
-            return  # its error was raised already
-        if self._pool is None:
-            try:
-                self._log(report)
-            except BaseException:
-                self._broken = True
-                raise
-            return
-        self._check(wait=False)
-        self._pending.append(self._pool.submit(self._log, report))
-
-    def _check(self, wait: bool) -> None:
-        """Raise the worker's error, if any, from the reports it finished (``wait``: all).
-
-        Reports finish in order, so only the oldest pending ones need a look. After an error
-        the logger is broken: the reports still queued are dropped.
-        """
-        while self._pending and (wait or self._pending[0].done()):
-            try:
-                self._pending.popleft().result()
-            except BaseException:
-                self._broken = True
-                for f in self._pending:
-                    f.cancel()
-                self._pending.clear()
-                raise
-
-    def _log(self, report) -> None:
-        rec = report.record
-        if report.group not in self._groups:
-            self._groups[report.group] = _Track.start(report)
-        track = self._groups[report.group]
-        values = track.update(report)  # (V, S) float64
-        tags, rows, step = track.tags, values.tolist(), report.epoch + 1
-        for j in np.flatnonzero(rec["trained"]):
-            self._writer(report.indices[j]).write_scalars(step, dict(zip(tags, rows[j],
-                                                                         strict=True)))
-        for j in np.flatnonzero(rec["trained"] & ~report.active):
-            self._finish(report.group, int(j))
-
-    def _finish(self, group: int, j: int, status: str | None = None) -> None:
-        track = self._groups[group]
-        index = track.indices[j]
-        w = self._writers.pop(index)
-        final = dict(zip(track.metrics, track.final[j].tolist(), strict=True))
-        best = dict(zip(track.metrics, track.best[j].tolist(), strict=True))
-        summary = {f"final/{m}": final.get(m, math.nan) for m in self.metrics}
-        summary.update({f"best/{m}": best.get(m, math.nan) for m in self.metrics})
-        summary["final/epochs_run"] = int(track.epochs[j])
-        w.write_scalars(int(track.epochs[j]), summary)
-        w.write_hparams({**self._hparams[index], "status": status or track.status[j]})
-        w.close()
-
-    def close(self) -> None:
-        """Wait for the worker, then end every run still open (an interrupted sweep) with
-        status ``interrupted``."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._check(wait=True)
-        if self._broken:
-            return
-        for group, track in self._groups.items():
-            for j, index in enumerate(track.indices):
-                if index in self._writers:
-                    self._finish(group, j, "interrupted")
-
-
-@dataclasses.dataclass
-class _Track:
-    """One group's per-variant summary so far: ``(V, M)`` final and best values.
-
-    Final and best are :func:`jaxlab.conventions.final_value` and
-    :func:`~jaxlab.conventions.best_value` (as in ``Result.variants``), folded one epoch at a
-    time: the summary so far and the new epoch are two epochs of the same reduction.
-    """
-
-    indices: list[int]
-    scalars: list[str]  # the record's per-epoch scalars (S)
-    tags: list[str]
-    metrics: list[str]  # loss and metrics, training and validation (M)
-    columns: np.ndarray  # (M,) their positions among the scalars
-    maximize: np.ndarray  # (M,) bool
-    final: np.ndarray  # (V, M)
-    best: np.ndarray  # (V, M)
-    epochs: np.ndarray  # (V,) last epoch trained, 1-based
-    status: list[str]  # (V,) ok | stopped | diverged
-
-    @classmethod
-    def start(cls, report) -> _Track:
-        scalars = [k for k in report.record if k not in _NOT_SCALARS]
-        metrics = [k for k in scalars if k not in _OPTIM]
-        v, m = len(report.indices), len(metrics)
-        return cls(list(report.indices), scalars, [tag(k) for k in scalars], metrics,
-                   np.array([scalars.index(k) for k in metrics]),
-                   np.array([conventions.maximize(k) for k in metrics], bool),
-                   np.full((v, m), np.nan),
-                   np.full((v, m), np.nan), np.zeros(v, np.int64), ["ok"] * v)
-
-    def update(self, report) -> np.ndarray:
-        """Fold in one epoch; returns the epoch's ``(V, S)`` scalars."""
-        rec = report.record
-        values = np.array([rec[k] for k in self.scalars], np.float64).T
-        m = values[:, self.columns]
-        ran = np.stack([np.broadcast_to((self.epochs > 0)[:, None], m.shape),
-                        np.broadcast_to(rec["trained"][:, None], m.shape)])  # (2, V, M)
-        self.final = conventions.final_value(np.stack([self.final, m]), ran)
-        self.best = conventions.best_value(np.stack([self.best, m]), ran, self.maximize)[0]
-        self.epochs[rec["trained"]] = report.epoch + 1
-        for flag in ("stopped", "pruned", "diverged"):  # diverged wins: it is checked last
-            if flag in rec and rec[flag].any():
-                for j in np.flatnonzero(rec[flag]):
-                    self.status[j] = flag
-        return values
+    def open_writer(self, index: int) -> TensorBoardWriter:
+        return TensorBoardWriter(self.run_dir(index), experiment=self.experiment,
+                                 flush_secs=self.flush_secs, overwrite=self.overwrite)

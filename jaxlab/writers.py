@@ -2,7 +2,8 @@
 
 A writer belongs to one run (one variant): the sweep's per-epoch callback owns one writer per
 variant and calls it from the host loop, once per epoch, never per step. Backends live in
-their own modules (:mod:`jaxlab.tblog` for TensorBoard).
+their own modules (:mod:`jaxlab.tblog`, :mod:`jaxlab.log_wandb`,
+:mod:`jaxlab.log_mlflow`); :class:`jaxlab.loggers.SweepLogger` is that callback.
 """
 
 from __future__ import annotations
