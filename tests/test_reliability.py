@@ -1,0 +1,121 @@
+"""Bad input and damaged files: a clear error (naming the field and value) before anything
+compiles, one line and exit status 2 from the CLI, nothing of the user's deleted."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from jaxlab import compiled
+
+SPEC = """\
+name = "tiny"
+
+[data]
+name = "blobs"
+n_samples = 120
+train_size = 80
+
+[model]
+hidden = [8]
+
+[train]
+optimizer = "sgd"
+learning_rate = 0.05
+epochs = 2
+batch_size = 16
+
+[sweep.grid]
+learning_rate = [0.1, 0.01]
+"""
+
+
+@pytest.fixture
+def no_compiling(monkeypatch):
+    """Make any compilation fail loudly: an error that comes out instead came first."""
+
+    class Refuse:
+        def lower(self, *args, **kwargs):
+            raise AssertionError("compiled before the input was checked")
+
+        __call__ = lower
+
+    for name in ("epoch_program", "probe_epoch", "init_params", "init_state", "finish"):
+        monkeypatch.setattr(compiled, name, Refuse())
+
+
+@pytest.fixture
+def spec_file(tmp_path):
+    path = tmp_path / "spec.toml"
+    path.write_text(SPEC)
+    return path
+
+
+def cli_error(capsys, *argv) -> str:
+    """Run ``jaxlab ARGV`` in-process; assert exit 2 and one ``error:`` line; return it."""
+    from jaxlab import cli
+
+    code = cli.main(list(argv))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+# -- 1. jaxlab sweep --out: a file, an unwritable folder, OUT/checkpoints a file ---------------
+def test_out_is_a_file(no_compiling, spec_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("JAXLAB_COMPILATION_CACHE", "0")
+    out = tmp_path / "results.txt"
+    out.write_text("mine")
+    line = cli_error(capsys, "sweep", str(spec_file), "--out", str(out))
+    assert "--out" in line and str(out) in line and "not a directory" in line
+    assert out.read_text() == "mine"
+
+
+def test_out_checkpoints_is_a_file(no_compiling, spec_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("JAXLAB_COMPILATION_CACHE", "0")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "checkpoints").write_text("mine")
+    line = cli_error(capsys, "sweep", str(spec_file), "--out", str(out))
+    assert "--out" in line and str(out / "checkpoints") in line
+    assert (out / "checkpoints").read_text() == "mine"
+
+
+@pytest.mark.parametrize("exists", [True, False], ids=["out", "parent"])
+def test_out_in_an_unwritable_folder(no_compiling, spec_file, tmp_path, capsys, monkeypatch,
+                                     exists):
+    monkeypatch.setenv("JAXLAB_COMPILATION_CACHE", "0")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    out = locked / "out" if exists else locked / "new" / "out"
+    if exists:
+        out.mkdir()
+    folder = str(out if exists else locked)
+    # Root ignores permission bits: refuse creation in the folder the way the OS would.
+    real_open = os.open
+
+    def refusing_open(path, flags, *args, **kwargs):
+        if os.path.dirname(os.path.abspath(path)) == folder and flags & os.O_CREAT:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    line = cli_error(capsys, "sweep", str(spec_file), "--out", str(out))
+    assert "--out" in line and str(out) in line and "cannot write in" in line
+    assert os.listdir(folder) == []  # the probe is gone
+
+
+def test_out_is_a_file_from_the_command_line(spec_file, tmp_path):
+    from tests import procs
+
+    out = tmp_path / "results.txt"
+    out.write_text("mine")
+    proc = procs.jaxlab("sweep", str(spec_file), "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --out=") and str(out) in lines[0]
+    assert out.read_text() == "mine"
