@@ -8,6 +8,7 @@ import os
 import pytest
 
 from jaxlab import compiled
+from jaxlab.errors import ConfigError
 
 SPEC = """\
 name = "tiny"
@@ -119,3 +120,51 @@ def test_out_is_a_file_from_the_command_line(spec_file, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --out=") and str(out) in lines[0]
     assert out.read_text() == "mine"
+
+
+# -- 2. huge sweeps: refused from the axes' lengths, before any point is built -----------------
+def _sweep(**axes):
+    import jaxlab as jl
+
+    return jl.Sweep(data=jl.DataConfig("blobs", options={"n_samples": 120}, train_size=80),
+                    train=jl.TrainConfig(epochs=2, batch_size=16), **axes)
+
+
+@pytest.mark.parametrize("axes, count", [
+    ({"grid": {"learning_rate": [0.1] * 10_000, "seed": range(1000)}}, 10**7),
+    ({"random": {"n": 10**12, "learning_rate": {"log_uniform": [1e-4, 1e-1]}}}, 10**12),
+    ({"grid": {"seed": range(10**12)}}, 10**12),
+    ({"grid": {"seed": range(1000)}, "zip": {"width": range(1001), "depth": [1] * 1001},
+      "random": {"n": 1000, "momentum": {"uniform": [0.0, 0.9]}}}, 1000 * 1001 * 1000),
+], ids=["grid", "random", "range", "grid-zip-random"])
+def test_a_huge_sweep_is_refused_at_once(no_compiling, axes, count):
+    import time
+
+    import jaxlab as jl
+    from jaxlab.config import MAX_VARIANTS
+
+    spec = _sweep(**axes)
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError) as info:
+        jl.plan(spec)
+    assert time.perf_counter() - t0 < 2.0  # counted, not enumerated
+    assert info.value.field == "sweep" and info.value.value == count
+    assert f"{count:,} variants" in str(info.value) and f"{MAX_VARIANTS:,}" in str(info.value)
+
+
+def test_the_largest_allowed_sweep_is_counted_not_refused(monkeypatch):
+    from jaxlab import config
+
+    monkeypatch.setattr(config, "MAX_VARIANTS", 6)
+    assert _sweep(grid={"seed": range(3), "learning_rate": [0.1, 0.2]}).count() == 6
+    with pytest.raises(ConfigError, match="7 variants"):
+        _sweep(grid={"seed": range(7)}).points()
+
+
+def test_a_huge_sweep_from_the_command_line(no_compiling, spec_file, tmp_path, capsys,
+                                            monkeypatch):
+    monkeypatch.setenv("JAXLAB_COMPILATION_CACHE", "0")
+    line = cli_error(capsys, "sweep", str(spec_file), "--out", str(tmp_path / "out"),
+                     "--set", "sweep.random.n=1000000000000")
+    assert line.startswith("error: sweep=2000000000000:"), line  # x 2 learning rates
+    assert not (tmp_path / "out").exists()
