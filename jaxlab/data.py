@@ -128,7 +128,8 @@ class DataConfig:
     def __post_init__(self):
         if self.name not in DATASETS:
             raise unknown("data.name", self.name, DATASETS)
-        check(isinstance(self.options, Mapping), "data.options", self.options, "must be a table")
+        check(isinstance(self.options, Mapping), "data.options", self.options,
+              "must be a table of generator options, e.g. [data.options] centers = 3")
         allowed = datasets_sklearn.allowed_options(self.name)
         for key, value in self.options.items():
             if key in allowed:
@@ -159,7 +160,10 @@ class DataConfig:
         (``[data] name="blobs" n_samples=1000``): unknown top-level keys become options."""
         check(isinstance(d, Mapping), "data", d, "must be a table")
         names = {f.name for f in dataclasses.fields(cls)} - {"options"}
-        options = dict(d.get("options", {}))
+        options = d.get("options", {})
+        check(isinstance(options, Mapping), "data.options", options,
+              "must be a table of generator options, e.g. [data.options] centers = 3")
+        options = dict(options)
         for key, value in d.items():
             if key not in names and key != "options":
                 check(key not in options, f"data.{key}", value,

@@ -168,3 +168,30 @@ def test_a_huge_sweep_from_the_command_line(no_compiling, spec_file, tmp_path, c
                      "--set", "sweep.random.n=1000000000000")
     assert line.startswith("error: sweep=2000000000000:"), line  # x 2 learning rates
     assert not (tmp_path / "out").exists()
+
+
+# -- 3. [data] options = 5 --------------------------------------------------------------------
+@pytest.mark.parametrize("options", [5, "centers=3", [1, 2]])
+def test_data_options_must_be_a_table(options):
+    import jaxlab as jl
+
+    for make in (lambda: jl.DataConfig.from_dict({"name": "blobs", "options": options}),
+                 lambda: jl.DataConfig("blobs", options=options)):
+        with pytest.raises(ConfigError) as info:
+            make()
+        assert info.value.field == "data.options" and info.value.value == options
+
+
+@pytest.mark.parametrize("how", ["file", "set"])
+def test_data_options_not_a_table_from_the_command_line(no_compiling, tmp_path, capsys,
+                                                         monkeypatch, how):
+    monkeypatch.setenv("JAXLAB_COMPILATION_CACHE", "0")
+    path = tmp_path / "spec.toml"
+    extra = []
+    if how == "file":
+        path.write_text(SPEC.replace('name = "blobs"\n', 'name = "blobs"\noptions = 5\n'))
+    else:
+        path.write_text(SPEC)
+        extra = ["--set", "data.options=5"]
+    line = cli_error(capsys, "sweep", str(path), "--out", str(tmp_path / "out"), *extra)
+    assert line.startswith("error: data.options=5:"), line
