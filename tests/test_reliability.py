@@ -195,3 +195,71 @@ def test_data_options_not_a_table_from_the_command_line(no_compiling, tmp_path, 
         extra = ["--set", "data.options=5"]
     line = cli_error(capsys, "sweep", str(path), "--out", str(tmp_path / "out"), *extra)
     assert line.startswith("error: data.options=5:"), line
+
+
+# -- 4. Network: unknown keywords, ragged x, Keras' default learning rates, the README --------
+@pytest.mark.parametrize("call, key, close", [
+    (lambda n: n.compile(learning_rat=0.1), "learning_rat", "learning_rate"),
+    (lambda n: n.compile(optimizer="sgd", momentun=0.9), "momentun", "momentum"),
+    (lambda n: n.fit([[0.0]] * 4, [0, 1, 0, 1], epoch=3), "epoch", "epochs"),
+    (lambda n: n.fit([[0.0]] * 4, [0, 1, 0, 1], validation_splitt=0.5), "validation_splitt",
+     "validation_split"),
+    (lambda n: n.compile(zzz=1), "zzz", None),
+], ids=["compile", "compile-momentum", "fit", "fit-own", "no-close-name"])
+def test_network_unknown_keyword_names_it_and_suggests(no_compiling, call, key, close):
+    import jaxlab as jl
+
+    with pytest.raises(ConfigError) as info:
+        call(jl.Network(hidden=(4,)))
+    assert info.value.field == key
+    if close:
+        assert f"did you mean {close!r}?" in str(info.value)
+    else:
+        assert "did you mean" not in str(info.value)
+
+
+def test_network_unknown_model_keyword():
+    import jaxlab as jl
+
+    with pytest.raises(ConfigError, match="did you mean 'activation'"):
+        jl.Network(hidden=(4,), activaton="relu")
+
+
+@pytest.mark.parametrize("x, y, field", [
+    ([[0.0, 1.0], [1.0], [2.0, 3.0]], [0, 1, 0], "data.x_train"),
+    ([[0.0, 1.0], [1.0, 2.0], [2.0, 3.0]], [[0], [1, 0], [1]], "data.y_train"),
+    ([["a", "b"], ["c", "d"]], [0, 1], "data.x_train"),
+], ids=["ragged-x", "ragged-y", "strings"])
+def test_network_fit_refuses_ragged_or_non_numeric_data(no_compiling, x, y, field):
+    import jaxlab as jl
+
+    with pytest.raises(ConfigError) as info:
+        jl.Network(hidden=(4,)).fit(x, y, epochs=1)
+    assert info.value.field == field
+    if field == "data.x_train" and "ragged" in str(info.value):
+        assert "row 0 has shape (2,), row 1 has shape (1,)" in str(info.value)
+
+
+@pytest.mark.parametrize("optimizer, lr", [
+    ("adam", 0.001), ("adamw", 0.001), ("rmsprop", 0.001), ("adagrad", 0.001), ("sgd", 0.01),
+    ("momentum", 0.01), ("nesterov", 0.01), ("optax:lion", 0.01)])
+def test_network_compile_uses_keras_default_learning_rates(optimizer, lr):
+    import jaxlab as jl
+
+    net = jl.Network(hidden=(4,)).compile(optimizer=optimizer)
+    assert net.train.learning_rate == lr and net.train.optimizer == optimizer
+    assert jl.Network().compile(optimizer, learning_rate=0.5).train.learning_rate == 0.5
+
+
+def test_the_readme_network_example_runs_as_written():
+    import re
+
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "jl.Network(" in b]
+    assert len(blocks) == 1
+    code = blocks[0].replace("epochs=20", "epochs=2")  # the same calls, shorter
+    scope: dict = {}
+    exec("import jaxlab as jl\n" + code, scope)
+    net, history = scope["net"], scope["history"]
+    assert 1 <= len(history) <= 2 and net.train.learning_rate == 1e-3
+    assert net.predict(scope["x_test"]).shape == (len(scope["x_test"]), 10)
