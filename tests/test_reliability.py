@@ -263,3 +263,29 @@ def test_the_readme_network_example_runs_as_written():
     net, history = scope["net"], scope["history"]
     assert 1 <= len(history) <= 2 and net.train.learning_rate == 1e-3
     assert net.predict(scope["x_test"]).shape == (len(scope["x_test"]), 10)
+
+
+# -- 5. --resume without a checkpoint says so ---------------------------------------------------
+def _tiny(epochs=3):
+    import jaxlab as jl
+
+    return jl.Sweep(data=jl.DataConfig("blobs", options={"n_samples": 60}, train_size=40),
+                    model=jl.ModelConfig(hidden=(4,)),
+                    train=jl.TrainConfig(optimizer="adam", epochs=epochs, batch_size=8),
+                    grid={"learning_rate": [0.1, 0.01]})
+
+
+@pytest.mark.parametrize("exists", [True, False], ids=["empty", "missing"])
+def test_resume_without_a_checkpoint_says_so(tmp_path, capsys, exists):
+    import jaxlab as jl
+
+    folder = tmp_path / "checkpoints"
+    if exists:
+        folder.mkdir()
+    result = jl.run(_tiny(), checkpoint_dir=str(folder), resume=True, checkpoint_every=1)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"warning: no checkpoint in {folder}: starting from the beginning"]
+    assert "resumed_at_epoch" not in result.timing[0]
+    again = jl.run(_tiny(), checkpoint_dir=str(folder), resume=True)  # now there is one
+    assert capsys.readouterr().err == ""
+    assert "resumed_at_epoch" in again.timing[0]
