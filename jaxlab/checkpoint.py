@@ -13,11 +13,12 @@ Epoch ``e`` of a variant draws its shuffle order and dropout masks from
 host without the padding dummies, so a checkpoint resumes on any number of devices.
 
 Orbax writes each checkpoint into a temporary directory and renames it into place, so a
-killed save leaves no checkpoint behind. Each array's CRC-32 is kept in the metadata: a
-checkpoint that fails to load or to verify is skipped (with a warning) and the one before it
-used. The last :data:`KEEP` checkpoints are kept. Only the main process touches the
-directory: it writes, and on resume it reads and hands the checkpoint to the other
-processes, so the directory need not be shared between hosts.
+killed save leaves no checkpoint behind. Each array's CRC-32 is kept in the metadata, and
+the metadata carries the SHA-256 of its own canonical JSON (``sha256``): a checkpoint that
+fails to load or to verify (a flipped bit in the epoch cursor included) is skipped (with a
+warning) and the one before it used. The last :data:`KEEP` checkpoints are kept. Only the
+main process touches the directory: it writes, and on resume it reads and hands the
+checkpoint to the other processes, so the directory need not be shared between hosts.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import numpy as np
 from jaxlab.errors import ConfigError, JaxlabError
 
 KEEP = 2  # checkpoints kept
-FORMAT = 1
+FORMAT = 2  # 2: the metadata carries its own digest ("sha256"); 1 (read only): it does not
 
 
 class Preempted(JaxlabError):
@@ -74,6 +75,14 @@ def fingerprint(spec_dict: Mapping, extra: Mapping[str, Any] | None = None) -> d
 
 def digest(fp: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(fp, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def meta_digest(meta: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON (sorted keys, no spaces) of ``meta`` without its
+    ``sha256`` entry."""
+    body = {k: v for k, v in meta.items() if k != "sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def check_same(saved: Mapping[str, Any], current: Mapping[str, Any], directory: str) -> None:
@@ -145,6 +154,8 @@ class Store:
             return
         ocp = self._ocp()
         meta = {**meta, "format": FORMAT, "crc32": checksums(arrays)}
+        meta = json.loads(json.dumps(meta, default=str))  # as it will read back
+        meta["sha256"] = meta_digest(meta)
         mgr = self.manager()
         if step in mgr.all_steps():  # a stale one, e.g. left by a run that was resumed earlier
             self.delete(step)
@@ -158,8 +169,11 @@ class Store:
         out = self.manager().restore(step, args=ocp.args.Composite(
             arrays=ocp.args.PyTreeRestore(), meta=ocp.args.JsonRestore()))
         arrays, meta = out["arrays"], out["meta"]
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        if not isinstance(meta, dict) or meta.get("format") not in (1, FORMAT):
             raise ValueError(f"unknown checkpoint format {meta.get('format')!r}")
+        if "sha256" in meta or meta["format"] != 1:  # format 1 predates the digest
+            if meta.get("sha256") != meta_digest(meta):
+                raise ValueError("metadata digest mismatch (sha256 of its JSON)")
         arrays = _to_numpy(arrays)
         sums = checksums(arrays)
         if sums != meta["crc32"]:
