@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import threading
@@ -230,15 +231,46 @@ class Store:
             self._manager = None  # re-read the steps
 
     def clear(self) -> None:
-        """Remove every checkpoint (a fresh run in a directory that has some)."""
+        """Remove every checkpoint (a fresh run in a directory that has some).
+
+        Only what jaxlab (orbax) wrote is removed: the step folders and the temporary folders
+        of unfinished saves. A directory that holds anything else is refused
+        (:class:`ConfigError`) and left as it is.
+        """
         if self.writer and os.path.isdir(self.directory):
-            shutil.rmtree(self.directory)
+            ours, foreign = _entries(self.directory)
+            if foreign:
+                raise ConfigError("checkpoint_dir", self.directory,
+                                  f"holds files jaxlab did not write ({', '.join(foreign[:3])}"
+                                  f"{', ...' if len(foreign) > 3 else ''}); move them, or "
+                                  "continue the checkpointed run with --resume (resume=True)")
+            for name in ours:
+                shutil.rmtree(os.path.join(self.directory, name))
         self._manager = None
 
     def close(self) -> None:
         if self._manager is not None:
             self._manager.close()
             self._manager = None
+
+
+# What orbax writes in a step folder (``<step>/``, or ``<step>.orbax-checkpoint-tmp[-<n>]/``
+# while it is being saved): the two items and orbax's own markers.
+_TMP = r"(\.orbax-checkpoint-tmp(-\d+)?)?"
+_STEP_NAME = re.compile(r"\d+" + _TMP)
+_STEP_ENTRY = re.compile(r"(arrays|meta|_CHECKPOINT_METADATA|commit_success\.txt)" + _TMP)
+
+
+def _entries(directory: str) -> tuple[list[str], list[str]]:
+    """The entries of a checkpoint directory: (jaxlab's step folders, anything else)."""
+    ours, foreign = [], []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        mine = (_STEP_NAME.fullmatch(name) is not None and os.path.isdir(path)
+                and not os.path.islink(path)
+                and all(_STEP_ENTRY.fullmatch(e) for e in os.listdir(path)))
+        (ours if mine else foreign).append(name)
+    return ours, foreign
 
 
 def _unflatten(flat: Mapping[str, Any]) -> dict:

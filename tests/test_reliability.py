@@ -317,3 +317,46 @@ def test_a_flipped_bit_in_the_epoch_cursor_is_damage(tmp_path):
                          checkpoint_every=1)
     assert resumed.timing[0]["resumed_at_epoch"] == steps[0]  # the one before
     procs.assert_same(resumed, uninterrupted)
+
+
+# -- 7. a fresh run never deletes what jaxlab did not write -----------------------------------
+@pytest.mark.parametrize("foreign", ["notes.txt", "1/mine.txt", "old/7"])
+def test_a_fresh_run_keeps_the_users_files_in_checkpoints(no_compiling, tmp_path, foreign):
+    import jaxlab as jl
+
+    folder = tmp_path / "checkpoints"
+    (folder / "3" / "meta").mkdir(parents=True)  # a step jaxlab wrote: may go
+    (folder / "3" / "_CHECKPOINT_METADATA").write_text("{}")
+    path = folder / foreign
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("mine")
+    with pytest.raises(ConfigError) as info:
+        jl.run(_tiny(), checkpoint_dir=str(folder))
+    assert info.value.field == "checkpoint_dir" and info.value.value == str(folder)
+    assert foreign.split("/")[0] in str(info.value)
+    assert path.read_text() == "mine" and (folder / "3" / "_CHECKPOINT_METADATA").exists()
+
+
+def test_a_fresh_run_clears_only_its_own_steps(tmp_path):
+    from jaxlab import checkpoint
+
+    folder = tmp_path / "checkpoints"
+    for name in ("3", "4", "5.orbax-checkpoint-tmp-123", "6.orbax-checkpoint-tmp"):
+        (folder / name / "arrays").mkdir(parents=True)
+        (folder / name / "commit_success.txt").write_text("")
+    checkpoint.Store(str(folder)).clear()
+    assert os.listdir(folder) == []
+
+
+def test_a_fresh_run_from_the_command_line_keeps_the_users_files(spec_file, tmp_path):
+    from tests import procs
+
+    out = tmp_path / "out"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "notes.txt").write_text("mine")
+    proc = procs.jaxlab("sweep", str(spec_file), "--out", str(out), "--quiet", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: checkpoint_dir="), lines
+    assert str(out / "checkpoints") in lines[0] and "notes.txt" in lines[0]
+    assert (out / "checkpoints" / "notes.txt").read_text() == "mine"
