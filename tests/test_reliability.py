@@ -360,3 +360,38 @@ def test_a_fresh_run_from_the_command_line_keeps_the_users_files(spec_file, tmp_
     assert len(lines) == 1 and lines[0].startswith("error: checkpoint_dir="), lines
     assert str(out / "checkpoints") in lines[0] and "notes.txt" in lines[0]
     assert (out / "checkpoints" / "notes.txt").read_text() == "mine"
+
+
+# -- 8. an unusable compilation-cache directory: one warning, no cache ------------------------
+@pytest.mark.parametrize("kind", ["file", "under-a-file", "read-only"])
+def test_an_unusable_cache_directory_warns_and_leaves_the_cache_off(tmp_path, monkeypatch,
+                                                                     kind):
+    import types
+    import warnings
+
+    from jaxlab import cache
+
+    monkeypatch.setenv("JAXLAB_COMPILATION_CACHE", "1")
+    updates = []  # a stand-in for jax.config: no cache set yet; records what is turned on
+    config = types.SimpleNamespace(jax_compilation_cache_dir=None,
+                                   update=lambda *a: updates.append(a))
+    monkeypatch.setattr(cache, "jax", types.SimpleNamespace(config=config))
+    blocker = tmp_path / "xla"
+    blocker.write_text("not a folder") if kind != "read-only" else blocker.mkdir()
+    path = str(blocker / "sub") if kind == "under-a-file" else str(blocker)
+    if kind == "read-only":  # root ignores permission bits: refuse the way the OS would
+        real_open = os.open
+
+        def refusing_open(p, flags, *args, **kwargs):
+            if os.path.dirname(os.path.abspath(p)) == path and flags & os.O_CREAT:
+                raise PermissionError(13, "Permission denied", p)
+            return real_open(p, flags, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", refusing_open)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for _ in range(3):  # as jl.run(..., compilation_cache=True) in a loop: said once
+            assert cache.enable_compilation_cache(path) is None
+    assert len(caught) == 1 and path in str(caught[0].message)
+    assert "\n" not in str(caught[0].message)
+    assert updates == []  # the cache was not turned on
