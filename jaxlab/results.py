@@ -222,9 +222,11 @@ class Result:
         manifest_path = os.path.join(path, "result.json")
         if not os.path.exists(manifest_path):
             raise ConfigError("results", path, "not a jaxlab results directory (no result.json)")
-        with open(manifest_path) as f:
-            manifest = json.load(f)
-        for name, digest in manifest.get("files", {}).items():
+        manifest = _read_manifest(manifest_path, path)
+        for name, digest in manifest["files"].items():
+            if not os.path.exists(os.path.join(path, name)):
+                raise ConfigError("results", path, f"not a complete jaxlab result: {name} is "
+                                                   "missing")
             if _sha256(os.path.join(path, name)) != digest:
                 raise ConfigError("results", path, f"{name} does not match result.json (a save "
                                   "is in progress or the directory was edited); retry")
@@ -254,6 +256,37 @@ class Result:
                 batch_stats=trees[i]["batch_stats"], widths=tuple(meta["widths"]),
                 depth=meta["depth"], module=meta.get("module")))
         return cls(spec, history, variants, loaded, manifest.get("timing", []))
+
+
+_MODEL_KEYS = ("arch", "objective", "dtype", "widths", "depth")
+
+
+def _read_manifest(manifest_path: str, path: str) -> dict:
+    """``result.json``, checked to be whole: a truncated or foreign one is a
+    :class:`ConfigError` naming ``results`` and the directory."""
+
+    def incomplete(why: str) -> ConfigError:
+        return ConfigError("results", path, f"not a complete jaxlab result: {why}")
+
+    try:
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise incomplete(f"result.json cannot be read ({type(e).__name__}: {e})") from None
+    if not isinstance(manifest, dict):
+        raise incomplete("result.json is not a JSON object")
+    missing = [k for k in ("format", "files", "models") if k not in manifest]
+    if missing:
+        raise incomplete(f"result.json lacks {missing}")
+    files, models_ = manifest["files"], manifest["models"]
+    if not isinstance(files, dict) or set(files) != set(RESULT_FILES):
+        named = sorted(files) if isinstance(files, dict) else files
+        raise incomplete(f"result.json names the files {named}, expected "
+                         f"{sorted(RESULT_FILES)}")
+    if not isinstance(models_, list) or not all(
+            isinstance(m, dict) and all(k in m for k in _MODEL_KEYS) for m in models_):
+        raise incomplete(f"result.json's models are not a list of {list(_MODEL_KEYS)}")
+    return manifest
 
 
 # -- building a result from the runner's output ---------------------------------------------

@@ -395,3 +395,32 @@ def test_an_unusable_cache_directory_warns_and_leaves_the_cache_off(tmp_path, mo
     assert len(caught) == 1 and path in str(caught[0].message)
     assert "\n" not in str(caught[0].message)
     assert updates == []  # the cache was not turned on
+
+
+# -- 9. jaxlab plot on an incomplete result -----------------------------------------------------
+@pytest.mark.parametrize("damage", ["truncated", "empty-object", "no-models", "list",
+                                    "missing-file"])
+def test_an_incomplete_result_is_named(tmp_path, capsys, damage):
+    from jaxlab.results import Result
+    from tests.fake_results import fake_result
+
+    out = tmp_path / "res"
+    fake_result().save(str(out))
+    manifest = out / "result.json"
+    text = manifest.read_text()
+    if damage == "truncated":
+        manifest.write_text(text[: len(text) // 2])
+    elif damage == "empty-object":
+        manifest.write_text("{}")
+    elif damage == "no-models":
+        manifest.write_text(text.replace('"models"', '"modelz"'))
+    elif damage == "list":
+        manifest.write_text("[]")
+    else:
+        (out / "params.npz").unlink()
+    with pytest.raises(ConfigError) as info:
+        Result.load(str(out))
+    assert info.value.field == "results" and info.value.value == str(out)
+    assert "not a complete jaxlab result" in str(info.value)
+    line = cli_error(capsys, "plot", str(out))
+    assert line.startswith(f"error: results={str(out)!r}: not a complete jaxlab result")
