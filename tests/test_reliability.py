@@ -417,10 +417,81 @@ def test_an_incomplete_result_is_named(tmp_path, capsys, damage):
     elif damage == "list":
         manifest.write_text("[]")
     else:
-        (out / "params.npz").unlink()
+        for f in out.glob("**/params.npz"):  # the user-facing link and the version's file
+            f.unlink()
     with pytest.raises(ConfigError) as info:
         Result.load(str(out))
     assert info.value.field == "results" and info.value.value == str(out)
     assert "not a complete jaxlab result" in str(info.value)
     line = cli_error(capsys, "plot", str(out))
     assert line.startswith(f"error: results={str(out)!r}: not a complete jaxlab result")
+
+
+# -- 10. a reader never loads a mix of two saves ----------------------------------------------
+WRITER = """
+import sys
+from tests.fake_results import fake_result
+a, b = fake_result("a"), fake_result("b", shift=0.5)
+for i in range(int(sys.argv[2])):
+    (a if i % 2 == 0 else b).save(sys.argv[1])
+"""
+
+
+def test_a_reader_never_loads_a_mix_of_two_saves(tmp_path):
+    import subprocess
+    import sys
+
+    from jaxlab.results import Result
+    from tests import procs
+    from tests.fake_results import fake_result
+
+    out = str(tmp_path / "res")
+    expected = []
+    for r in (fake_result("a"), fake_result("b", shift=0.5)):
+        r.save(str(tmp_path / r.spec.name))
+        expected.append(Result.load(str(tmp_path / r.spec.name)))
+    fake_result("a").save(out)
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, out, "150"], cwd=procs.ROOT,
+                              env=procs.env(), stderr=subprocess.PIPE, text=True)
+    seen, retries = set(), 0
+    try:
+        while writer.poll() is None:
+            try:
+                got = Result.load(out)
+            except ConfigError as e:
+                assert "a save is in progress" in str(e) and "retry" in str(e), e
+                retries += 1
+                continue
+            same = [i for i, r in enumerate(expected)
+                    if got.spec == r.spec and got.history.equals(r.history)
+                    and got.variants.equals(r.variants)]
+            assert len(same) == 1, "a mix of two saves"
+            seen.add(same[0])
+    finally:
+        writer.wait(timeout=120)
+    assert writer.returncode == 0, writer.stderr
+    assert seen == {0, 1}, (seen, retries)  # both were read while the writer ran
+    assert len([e for e in os.listdir(out) if e.startswith("v-")]) == 1  # old ones removed
+
+
+def test_a_result_saved_before_version_folders_still_loads(tmp_path):
+    """The flat layout (files beside a format-1 result.json) written by earlier jaxlab."""
+    import hashlib
+    import json
+    import shutil
+
+    from jaxlab.results import RESULT_FILES, Result
+    from tests.fake_results import fake_result
+
+    new = tmp_path / "new"
+    fake_result("a").save(str(new))
+    manifest = json.loads((new / "result.json").read_text())
+    version = manifest.pop("version")
+    old = tmp_path / "old"
+    old.mkdir()
+    for name in RESULT_FILES:
+        shutil.copyfile(new / version / name, old / name)
+        assert hashlib.sha256((old / name).read_bytes()).hexdigest() == manifest["files"][name]
+    (old / "result.json").write_text(json.dumps({**manifest, "format": 1}))
+    a, b = Result.load(str(old)), Result.load(str(new))
+    assert a.spec == b.spec and a.history.equals(b.history) and a.variants.equals(b.variants)
