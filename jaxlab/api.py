@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -111,6 +112,23 @@ def plan(spec: Sweep, *, dataset: data_lib.Dataset | None = None) -> sweep.Plan:
     return sweep.plan(spec, dataset=dataset)
 
 
+# Keras' default learning rate of each built-in optimizer (keras.optimizers.*).
+KERAS_LEARNING_RATES = {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adam": 0.001,
+                        "adamw": 0.001, "rmsprop": 0.001, "adagrad": 0.001}
+
+
+def _known_keywords(given: dict, config: type, where: str, own: Sequence[str]) -> None:
+    """Refuse a keyword that is neither one of ``where``'s own nor a field of ``config``,
+    suggesting the closest name."""
+    names = [*own, *(f.name for f in dataclasses.fields(config))]
+    for key, value in given.items():
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(key, value, f"not an argument of {where} (its own or a "
+                                          f"{config.__name__} field){hint}")
+
+
 class Network:
     """One MLP used the way the course uses Keras: make, compile, fit, evaluate, predict.
 
@@ -125,13 +143,23 @@ class Network:
     """
 
     def __init__(self, hidden: Sequence[int] = (50,), **model: Any):
+        _known_keywords(model, ModelConfig, "Network", ("hidden",))
         self.model = ModelConfig(hidden=tuple(hidden), **model)
         self.train = TrainConfig()
         self.result: results.Result | None = None
 
     def compile(self, optimizer: str = "adam", loss: str = "auto",
                 metrics: Sequence[str] | str = "auto", **train: Any) -> Network:
-        """Choose the optimizer, loss, metrics and any :class:`TrainConfig` field."""
+        """Choose the optimizer, loss, metrics and any :class:`TrainConfig` field.
+
+        Without ``learning_rate``, a built-in optimizer gets Keras' default rate
+        (:data:`KERAS_LEARNING_RATES`: 0.001 for Adam, AdamW, RMSprop and Adagrad, 0.01 for
+        SGD); any other optimizer gets :class:`TrainConfig`'s.
+        """
+        _known_keywords(train, TrainConfig, "Network.compile", ("optimizer", "loss", "metrics"))
+        if "learning_rate" not in train:
+            train["learning_rate"] = KERAS_LEARNING_RATES.get(
+                optimizer if isinstance(optimizer, str) else None, TrainConfig.learning_rate)
         self.train = dataclasses.replace(self.train, optimizer=optimizer, loss=loss,
                                          metrics=metrics if isinstance(metrics, str)
                                          else tuple(metrics), **train)
@@ -150,6 +178,9 @@ class Network:
           early_stopping: ``True`` or a dict of ``monitor``, ``patience``, ``min_delta``,
             ``mode``, ``restore_best_weights``.
         """
+        _known_keywords(train, TrainConfig, "Network.fit", (
+            "x", "y", "epochs", "batch_size", "validation_split", "validation_data",
+            "early_stopping"))
         check(not (validation_split and validation_data), "validation_split",
               validation_split, "give validation_split or validation_data, not both")
         xv, yv = validation_data if validation_data is not None else (None, None)

@@ -13,11 +13,12 @@ Epoch ``e`` of a variant draws its shuffle order and dropout masks from
 host without the padding dummies, so a checkpoint resumes on any number of devices.
 
 Orbax writes each checkpoint into a temporary directory and renames it into place, so a
-killed save leaves no checkpoint behind. Each array's CRC-32 is kept in the metadata: a
-checkpoint that fails to load or to verify is skipped (with a warning) and the one before it
-used. The last :data:`KEEP` checkpoints are kept. Only the main process touches the
-directory: it writes, and on resume it reads and hands the checkpoint to the other
-processes, so the directory need not be shared between hosts.
+killed save leaves no checkpoint behind. Each array's CRC-32 is kept in the metadata, and
+the metadata carries the SHA-256 of its own canonical JSON (``sha256``): a checkpoint that
+fails to load or to verify (a flipped bit in the epoch cursor included) is skipped (with a
+warning) and the one before it used. The last :data:`KEEP` checkpoints are kept. Only the
+main process touches the directory: it writes, and on resume it reads and hands the
+checkpoint to the other processes, so the directory need not be shared between hosts.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import threading
@@ -41,7 +43,7 @@ import numpy as np
 from jaxlab.errors import ConfigError, JaxlabError
 
 KEEP = 2  # checkpoints kept
-FORMAT = 1
+FORMAT = 2  # 2: the metadata carries its own digest ("sha256"); 1 (read only): it does not
 
 
 class Preempted(JaxlabError):
@@ -74,6 +76,14 @@ def fingerprint(spec_dict: Mapping, extra: Mapping[str, Any] | None = None) -> d
 
 def digest(fp: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(fp, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def meta_digest(meta: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON (sorted keys, no spaces) of ``meta`` without its
+    ``sha256`` entry."""
+    body = {k: v for k, v in meta.items() if k != "sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def check_same(saved: Mapping[str, Any], current: Mapping[str, Any], directory: str) -> None:
@@ -145,6 +155,8 @@ class Store:
             return
         ocp = self._ocp()
         meta = {**meta, "format": FORMAT, "crc32": checksums(arrays)}
+        meta = json.loads(json.dumps(meta, default=str))  # as it will read back
+        meta["sha256"] = meta_digest(meta)
         mgr = self.manager()
         if step in mgr.all_steps():  # a stale one, e.g. left by a run that was resumed earlier
             self.delete(step)
@@ -158,8 +170,11 @@ class Store:
         out = self.manager().restore(step, args=ocp.args.Composite(
             arrays=ocp.args.PyTreeRestore(), meta=ocp.args.JsonRestore()))
         arrays, meta = out["arrays"], out["meta"]
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        if not isinstance(meta, dict) or meta.get("format") not in (1, FORMAT):
             raise ValueError(f"unknown checkpoint format {meta.get('format')!r}")
+        if "sha256" in meta or meta["format"] != 1:  # format 1 predates the digest
+            if meta.get("sha256") != meta_digest(meta):
+                raise ValueError("metadata digest mismatch (sha256 of its JSON)")
         arrays = _to_numpy(arrays)
         sums = checksums(arrays)
         if sums != meta["crc32"]:
@@ -216,15 +231,46 @@ class Store:
             self._manager = None  # re-read the steps
 
     def clear(self) -> None:
-        """Remove every checkpoint (a fresh run in a directory that has some)."""
+        """Remove every checkpoint (a fresh run in a directory that has some).
+
+        Only what jaxlab (orbax) wrote is removed: the step folders and the temporary folders
+        of unfinished saves. A directory that holds anything else is refused
+        (:class:`ConfigError`) and left as it is.
+        """
         if self.writer and os.path.isdir(self.directory):
-            shutil.rmtree(self.directory)
+            ours, foreign = _entries(self.directory)
+            if foreign:
+                raise ConfigError("checkpoint_dir", self.directory,
+                                  f"holds files jaxlab did not write ({', '.join(foreign[:3])}"
+                                  f"{', ...' if len(foreign) > 3 else ''}); move them, or "
+                                  "continue the checkpointed run with --resume (resume=True)")
+            for name in ours:
+                shutil.rmtree(os.path.join(self.directory, name))
         self._manager = None
 
     def close(self) -> None:
         if self._manager is not None:
             self._manager.close()
             self._manager = None
+
+
+# What orbax writes in a step folder (``<step>/``, or ``<step>.orbax-checkpoint-tmp[-<n>]/``
+# while it is being saved): the two items and orbax's own markers.
+_TMP = r"(\.orbax-checkpoint-tmp(-\d+)?)?"
+_STEP_NAME = re.compile(r"\d+" + _TMP)
+_STEP_ENTRY = re.compile(r"(arrays|meta|_CHECKPOINT_METADATA|commit_success\.txt)" + _TMP)
+
+
+def _entries(directory: str) -> tuple[list[str], list[str]]:
+    """The entries of a checkpoint directory: (jaxlab's step folders, anything else)."""
+    ours, foreign = [], []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        mine = (_STEP_NAME.fullmatch(name) is not None and os.path.isdir(path)
+                and not os.path.islink(path)
+                and all(_STEP_ENTRY.fullmatch(e) for e in os.listdir(path)))
+        (ours if mine else foreign).append(name)
+    return ours, foreign
 
 
 def _unflatten(flat: Mapping[str, Any]) -> dict:

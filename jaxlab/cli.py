@@ -43,6 +43,8 @@ def _sweep(args: argparse.Namespace) -> int:
     distributed.initialize(args.coordinator, args.num_processes, args.process_id,
                            auto=args.distributed)
     main = distributed.is_main()  # only process 0 prints and writes
+    if main:  # a results directory that cannot be written is refused before compiling
+        _check_out(args.out, tensorboard=not args.no_tensorboard)
     args.quiet = args.quiet or not main
     plan = api.plan(spec)  # every check happens here, before anything is compiled
     n = len(plan.variants)
@@ -79,6 +81,32 @@ def _sweep(args: argparse.Namespace) -> int:
         if tensorboard:
             print(f"view with: tensorboard --logdir {tensorboard}", file=sys.stderr)
     return 0
+
+
+def _check_out(out: str, *, tensorboard: bool) -> None:
+    """Refuse an ``--out`` that is a file, has a file where a folder goes (``checkpoints``,
+    ``tensorboard``), or lies in a folder this process cannot write: a probe file is created
+    and removed in ``out``, or in its nearest existing parent when ``out`` does not exist."""
+    from jaxlab.errors import ConfigError
+
+    for sub in ("", "checkpoints", "tensorboard" if tensorboard else None):
+        if sub is None:
+            continue
+        path = os.path.join(out, sub) if sub else out
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise ConfigError("--out", out, f"{path} exists and is not a directory")
+    folder = os.path.abspath(out)
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise ConfigError("--out", out, f"{folder} is a file, not a directory")
+    probe = os.path.join(folder, f".jaxlab-probe-{os.getpid()}")
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except OSError as e:
+        raise ConfigError("--out", out, f"cannot write in {folder} "
+                                        f"({e.strerror or type(e).__name__})") from None
 
 
 def _print_best(result) -> None:

@@ -34,8 +34,10 @@ from jaxlab.hparams import ANY, BOOL, Domain, choice, fraction, hparam, integer,
 from jaxlab.losses import METRICS, OUTPUT_ACTIVATIONS, canonical_loss
 from jaxlab.models import ACTIVATIONS, BATCH_NORM, KERNEL_INITS
 from jaxlab.optim import SCHEDULES
-from jaxlab.sampling import sample
+from jaxlab.sampling import sample, sample_count
 from jaxlab.tomlio import dump_toml, parse_value
+
+MAX_VARIANTS = 1_000_000  # a larger sweep is refused before its points are built
 
 
 @dataclasses.dataclass(frozen=True)
@@ -324,11 +326,33 @@ class Sweep:
         keys = [*self.grid, *self.zip, *(k for k in self.random if k not in ("n", "seed"))]
         return [resolve_key(k) for k in keys]
 
+    def count(self) -> int:
+        """The number of variants, from the axes' lengths alone (no point is built).
+
+        Raises :class:`ConfigError` (field ``sweep``) above :data:`MAX_VARIANTS`.
+        """
+        n = 1
+        for key, values in self.grid.items():
+            n *= _axis_len(values, f"sweep.grid.{key}")
+        if self.zip:
+            lengths = {resolve_key(k): _axis_len(v, f"sweep.zip.{k}")
+                       for k, v in self.zip.items()}
+            check(len(set(lengths.values())) == 1, "sweep.zip", lengths,
+                  "zipped axes must have equal lengths")
+            n *= next(iter(lengths.values()))
+        if self.random:
+            n *= sample_count(self.random)
+        check(n <= MAX_VARIANTS, "sweep", n,
+              f"{n:,} variants is more than jaxlab.config.MAX_VARIANTS = {MAX_VARIANTS:,}; "
+              "split the sweep into several smaller ones")
+        return n
+
     def points(self) -> list[dict[str, Any]]:
         """The override dicts of every variant (dotted keys), grid-major."""
         axes = self.axes()
         twice = sorted({a for a in axes if axes.count(a) > 1})
         check(not twice, "sweep", twice, "axis declared twice (in grid, zip or random)")
+        self.count()  # refuse a huge sweep before building (or sampling) any point
         factors: list[list[dict]] = []
         for key, values in self.grid.items():
             values = _as_list(values, f"sweep.grid.{key}")
@@ -438,6 +462,15 @@ def _section(cls, d: Mapping, name: str):
             raise unknown(name, key, fields)
     d = {k: _unset(name, k, v) for k, v in d.items()}
     return cls(**d)
+
+
+def _axis_len(values, field: str) -> int:
+    """An axis's length, checked like :func:`_as_list` but without copying it."""
+    check(isinstance(values, (list, tuple, range))
+          or (isinstance(values, np.ndarray) and values.ndim >= 1), field, values,
+          "an axis must be a list of values")
+    check(len(values) > 0, field, values, "an axis must not be empty")
+    return len(values)
 
 
 def _as_list(values, field: str) -> list:

@@ -128,7 +128,8 @@ class DataConfig:
     def __post_init__(self):
         if self.name not in DATASETS:
             raise unknown("data.name", self.name, DATASETS)
-        check(isinstance(self.options, Mapping), "data.options", self.options, "must be a table")
+        check(isinstance(self.options, Mapping), "data.options", self.options,
+              "must be a table of generator options, e.g. [data.options] centers = 3")
         allowed = datasets_sklearn.allowed_options(self.name)
         for key, value in self.options.items():
             if key in allowed:
@@ -159,7 +160,10 @@ class DataConfig:
         (``[data] name="blobs" n_samples=1000``): unknown top-level keys become options."""
         check(isinstance(d, Mapping), "data", d, "must be a table")
         names = {f.name for f in dataclasses.fields(cls)} - {"options"}
-        options = dict(d.get("options", {}))
+        options = d.get("options", {})
+        check(isinstance(options, Mapping), "data.options", options,
+              "must be a table of generator options, e.g. [data.options] centers = 3")
+        options = dict(options)
         for key, value in d.items():
             if key not in names and key != "options":
                 check(key not in options, f"data.{key}", value,
@@ -346,8 +350,26 @@ def _targets(y: Array, task: str, field: str) -> Array:
     return y.astype(np.int32)
 
 
+def _array(a: Any, field: str) -> Array:
+    """``np.asarray(a)``, refusing ragged rows (lists of different lengths) and non-numbers."""
+    try:
+        out = np.asarray(a)
+    except ValueError:  # numpy refuses an inhomogeneous shape
+        out = None
+    if out is None or (out.dtype == object and out.ndim >= 1):
+        shapes = [np.shape(r) for r in a]
+        i = next((i for i, s in enumerate(shapes) if s != shapes[0]), None)
+        where = (f"row 0 has shape {shapes[0]}, row {i} has shape {shapes[i]}"
+                 if i is not None else "rows of mixed types")
+        raise ConfigError(field, f"<ragged: {where}>",
+                          "every sample must have the same shape (pad or trim the rows)")
+    check(out.dtype == bool or np.issubdtype(out.dtype, np.number), field,
+          f"<array of {out.dtype}>", "must be numeric")
+    return out
+
+
 def _features(x: Any, field: str) -> Array:
-    x = np.asarray(x)
+    x = _array(x, field)
     check(x.ndim >= 1, field, x.shape, "must have a leading sample axis")
     # (n,) -> (n, 1); images (n, h, w, c) -> (n, h*w*c); prod, not -1, so that n may be 0
     return x.reshape(len(x), math.prod(x.shape[1:]))
@@ -373,7 +395,7 @@ def from_arrays(x, y, x_val=None, y_val=None, *, task: str | None = None,
       ds = from_arrays(np.random.rand(100, 3), np.arange(100) % 2, validation_split=0.3)
       ds.n_train, ds.n_val  # 70, 30
     """
-    x, y = _features(x, "data.x_train"), np.asarray(y)
+    x, y = _features(x, "data.x_train"), _array(y, "data.y_train")
     if task is None:
         is_label = y.dtype == bool or np.issubdtype(y.dtype, np.integer)
         task = "classification" if is_label or _is_one_hot(y) else "regression"
@@ -382,7 +404,7 @@ def from_arrays(x, y, x_val=None, y_val=None, *, task: str | None = None,
     n_classes = y.shape[1] if task == "classification" and _is_one_hot(y) else None
     y = _targets(y, task, "data.y_train")
     x_val = None if x_val is None else _features(x_val, "data.x_val")
-    y_val = None if y_val is None else _targets(np.asarray(y_val), task, "data.y_val")
+    y_val = None if y_val is None else _targets(_array(y_val, "data.y_val"), task, "data.y_val")
     if task == "classification" and n_classes is None:
         n_classes = 1 + max([int(a.max()) for a in (y, y_val) if a is not None and a.size] or [0])
     return _build(x, y, x_val, y_val, task=task, n_classes=n_classes, name=name,

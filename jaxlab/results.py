@@ -10,16 +10,24 @@ A results directory holds:
 * ``params.npz``: every variant's parameters at its own (unpadded) size, keys
   ``v{index}/hidden/{layer}/kernel`` ...; and ``result.json``, the manifest, written last.
 
-Every file is written to a temporary name, flushed and renamed into place
-(:mod:`jaxlab.atomic`), so a reader never sees a half-written file.
+A save writes these files into a fresh version folder ``v-<id>/``, then atomically replaces
+``result.json``, which names that folder and every file's SHA-256; the user-facing names
+beside it are then re-pointed at the new files and the previous version folder removed.
+:meth:`Result.load` reads the manifest, then only the files of the version it names, so a
+reader never sees a mix of two saves (it may be told to retry). The flat layout of earlier
+versions (the files beside a format-1 ``result.json``) still loads.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import os
+import shutil
+import tomllib
+import uuid
 from typing import Any
 
 import jax
@@ -185,13 +193,23 @@ class Result:
 
     # -- save / load ----------------------------------------------------------------------------
     def save(self, path: str) -> str:
-        """Write the results directory (atomically, file by file; manifest last)."""
+        """Write the results directory: a new version folder, then a switch of the manifest.
+
+        The files are written into a fresh ``path/v-<id>/``; then ``path/result.json`` (the
+        manifest, naming that folder and every file's SHA-256) is replaced atomically, so a
+        reader sees the whole old result or the whole new one, never a mix. The user-facing
+        names ``path/history.csv`` etc. are then pointed at the new files (hard links where
+        the file system allows, else copies), and the previous version folder is removed.
+        """
         os.makedirs(path, exist_ok=True)
-        with atomic_open(os.path.join(path, "history.csv")) as f:
+        version = f"v-{uuid.uuid4().hex[:12]}"
+        folder = os.path.join(path, version)
+        os.makedirs(folder)
+        with atomic_open(os.path.join(folder, "history.csv")) as f:
             self.history.to_csv(f, index=False)
-        with atomic_open(os.path.join(path, "variants.csv")) as f:
+        with atomic_open(os.path.join(folder, "variants.csv")) as f:
             self.variants.to_csv(f, index=False)
-        atomic_write_text(os.path.join(path, "spec.toml"), self.spec.to_toml())
+        atomic_write_text(os.path.join(folder, "spec.toml"), self.spec.to_toml())
         arrays = {}
         for i, m in enumerate(self.models):
             for prefix, tree in (("params", m.params), ("batch_stats", m.batch_stats)):
@@ -199,13 +217,13 @@ class Result:
                     names = "/".join(str(getattr(k, "key", getattr(k, "idx", k)))
                                      for k in keypath)
                     arrays[f"v{i}/{prefix}/{names}"] = np.asarray(leaf)
-        with atomic_open(os.path.join(path, "params.npz"), "wb") as f:
+        with atomic_open(os.path.join(folder, "params.npz"), "wb") as f:
             np.savez(f, **arrays)
         manifest = {
-            "format": 1,
-            # The manifest is written last and names the content of every file, so a reader
-            # that finds a file replaced by a newer save meanwhile can tell (see load()).
-            "files": {name: _sha256(os.path.join(path, name)) for name in RESULT_FILES},
+            "format": 2,
+            "version": version,  # the folder that holds this result's files
+            # Every file's content, so that a file changed after the save is detected.
+            "files": {name: _sha256(os.path.join(folder, name)) for name in RESULT_FILES},
             "n_variants": len(self.models),
             "timing": self.timing,
             "models": [{"arch": dataclasses.asdict(m.arch) if m.arch else None,
@@ -213,31 +231,70 @@ class Result:
                         "objective": dataclasses.asdict(m.objective), "dtype": m.dtype,
                         "widths": list(m.widths), "depth": m.depth} for m in self.models],
         }
-        atomic_write_text(os.path.join(path, "result.json"), json.dumps(manifest, indent=1))
+        manifest_path = os.path.join(path, "result.json")
+        previous = _previous_version(manifest_path)
+        atomic_write_text(manifest_path, json.dumps(manifest, indent=1))  # the switch
+        for name in RESULT_FILES:
+            _link_beside(os.path.join(folder, name), os.path.join(path, name))
+        if previous and previous != version:
+            shutil.rmtree(os.path.join(path, previous), ignore_errors=True)
         return path
 
     @classmethod
     def load(cls, path: str) -> Result:
-        """Read a results directory written by :meth:`save`."""
+        """Read a results directory written by :meth:`save` (or by jaxlab before version
+        folders, with its files beside ``result.json``).
+
+        Raises :class:`ConfigError` ``results`` when the directory is not a complete result,
+        or when a save replaced it while it was read ("retry").
+        """
         manifest_path = os.path.join(path, "result.json")
         if not os.path.exists(manifest_path):
             raise ConfigError("results", path, "not a jaxlab results directory (no result.json)")
-        with open(manifest_path) as f:
-            manifest = json.load(f)
-        for name, digest in manifest.get("files", {}).items():
-            if _sha256(os.path.join(path, name)) != digest:
+        manifest = _read_manifest(manifest_path, path)
+        version = manifest.get("version")
+        folder = path
+        if version is not None:
+            if not (isinstance(version, str) and version.startswith("v-")
+                    and os.sep not in version and version not in (".", "..")):
+                raise ConfigError("results", path, f"not a complete jaxlab result: "
+                                                   f"result.json names the folder {version!r}")
+            folder = os.path.join(path, version)
+        try:
+            # Every file is opened (and read) before anything is parsed: an open file stays
+            # readable when a newer save removes its folder, so what is read is one version.
+            raw = {}
+            for name in RESULT_FILES:
+                with open(os.path.join(folder, name), "rb") as f:
+                    raw[name] = f.read()
+        except FileNotFoundError as e:
+            missing = os.path.relpath(e.filename, path)
+            if version is None or _previous_version(manifest_path) == version:
+                raise ConfigError("results", path, f"not a complete jaxlab result: {missing} "
+                                                   "is missing") from None
+            raise ConfigError("results", path, "a save is in progress (the version being "
+                                               "read was replaced); retry") from None
+        for name, digest in manifest["files"].items():
+            if hashlib.sha256(raw[name]).hexdigest() != digest:
                 raise ConfigError("results", path, f"{name} does not match result.json (a save "
                                   "is in progress or the directory was edited); retry")
-        spec = Sweep.from_toml(os.path.join(path, "spec.toml"))
+        return cls._parse(raw, manifest)
+
+    @classmethod
+    def _parse(cls, raw: dict[str, bytes], manifest: dict) -> Result:
+        try:
+            spec = Sweep.from_dict(tomllib.loads(raw["spec.toml"].decode()))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError("results", "spec.toml", f"invalid TOML: {e}") from None
         # List-valued axes (hidden = [3]) are written as text ("3", "4x5"); keep them text.
         points = spec.points()
         text = {a: str for a in spec.axes()
                 if any(isinstance(p.get(a), (list, tuple)) for p in points)}
-        history = pd.read_csv(os.path.join(path, "history.csv"), dtype=text)
-        variants = pd.read_csv(os.path.join(path, "variants.csv"), dtype=text)
+        history = pd.read_csv(io.BytesIO(raw["history.csv"]), dtype=text)
+        variants = pd.read_csv(io.BytesIO(raw["variants.csv"]), dtype=text)
         variants.index = variants["variant"].to_numpy()
         trees: dict[int, dict] = {}
-        with np.load(os.path.join(path, "params.npz")) as z:
+        with np.load(io.BytesIO(raw["params.npz"])) as z:
             for key in z.files:
                 v, prefix, *names = key.split("/")
                 node = trees.setdefault(int(v[1:]), {"params": {}, "batch_stats": {}})[prefix]
@@ -254,6 +311,59 @@ class Result:
                 batch_stats=trees[i]["batch_stats"], widths=tuple(meta["widths"]),
                 depth=meta["depth"], module=meta.get("module")))
         return cls(spec, history, variants, loaded, manifest.get("timing", []))
+
+
+def _previous_version(manifest_path: str) -> str | None:
+    """The version folder the current manifest names, if any (a best effort)."""
+    try:
+        with open(manifest_path) as f:
+            version = json.load(f).get("version")
+    except (OSError, ValueError, AttributeError):
+        return None
+    ok = isinstance(version, str) and version.startswith("v-") and os.sep not in version
+    return version if ok else None
+
+
+def _link_beside(source: str, target: str) -> None:
+    """Make ``target`` the file ``source`` atomically: a hard link (or a copy) under a
+    temporary name, renamed into place."""
+    tmp = f"{target}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        os.link(source, tmp)
+    except OSError:  # no hard links here (some network or FAT file systems)
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+_MODEL_KEYS = ("arch", "objective", "dtype", "widths", "depth")
+
+
+def _read_manifest(manifest_path: str, path: str) -> dict:
+    """``result.json``, checked to be whole: a truncated or foreign one is a
+    :class:`ConfigError` naming ``results`` and the directory."""
+
+    def incomplete(why: str) -> ConfigError:
+        return ConfigError("results", path, f"not a complete jaxlab result: {why}")
+
+    try:
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise incomplete(f"result.json cannot be read ({type(e).__name__}: {e})") from None
+    if not isinstance(manifest, dict):
+        raise incomplete("result.json is not a JSON object")
+    missing = [k for k in ("format", "files", "models") if k not in manifest]
+    if missing:
+        raise incomplete(f"result.json lacks {missing}")
+    files, models_ = manifest["files"], manifest["models"]
+    if not isinstance(files, dict) or set(files) != set(RESULT_FILES):
+        named = sorted(files) if isinstance(files, dict) else files
+        raise incomplete(f"result.json names the files {named}, expected "
+                         f"{sorted(RESULT_FILES)}")
+    if not isinstance(models_, list) or not all(
+            isinstance(m, dict) and all(k in m for k in _MODEL_KEYS) for m in models_):
+        raise incomplete(f"result.json's models are not a list of {list(_MODEL_KEYS)}")
+    return manifest
 
 
 # -- building a result from the runner's output ---------------------------------------------

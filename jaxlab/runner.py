@@ -199,6 +199,11 @@ class _Sweep:
     def restore(self) -> None:
         found = self.store.latest_everywhere()
         if found is None:
+            if self.store.writer:  # said once, by the main process; one line, as the CLI's
+                import sys
+
+                print(f"warning: no checkpoint in {self.store.directory}: starting from the "
+                      "beginning", file=sys.stderr)
             return
         step, arrays, meta = found
         ckpt.check_same(meta["fingerprint"], self.fingerprint, self.store.directory)

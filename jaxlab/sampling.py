@@ -10,6 +10,14 @@ import numpy as np
 from jaxlab.errors import check, unknown
 
 
+def sample_count(random: Mapping) -> int:
+    """The number of points ``random`` asks for (its ``n``), checked; nothing is drawn."""
+    n = random.get("n")
+    check(isinstance(n, int) and not isinstance(n, bool) and n >= 1, "sweep.random.n", n,
+          "must be an integer >= 1")
+    return n
+
+
 def sample(random: Mapping, resolve_key: Callable[[str], str], as_list: Callable) -> list[dict]:
     """``n`` random points from ``{key: {"uniform": [a, b]} | {"log_uniform": [a, b]} |
     {"choice": [...]}}`` drawn with ``seed``."""

@@ -155,7 +155,10 @@ def test_diverged_variant_is_marked_and_skipped_by_best(mixed):
 def test_save_load_round_trip(result, data, tmp_path):
     out = tmp_path / "results"
     assert result.save(str(out)) == str(out)
-    assert set(os.listdir(out)) == FILES  # and no temporary files left behind
+    entries = set(os.listdir(out))  # and no temporary files left behind
+    versions = {e for e in entries if e.startswith("v-")}  # the folder result.json names
+    assert entries - versions == FILES and len(versions) == 1
+    assert set(os.listdir(out / versions.pop())) == FILES - {"result.json"}
     loaded = Result.load(str(out))
     pd.testing.assert_frame_equal(loaded.history, result.history)
     pd.testing.assert_frame_equal(loaded.variants, result.variants)
@@ -170,7 +173,9 @@ def test_save_load_round_trip(result, data, tmp_path):
             data.x_val, data.y_val, variant=v)
     # Saving again over the same directory replaces the files, still without leftovers.
     result.save(str(out))
-    assert set(os.listdir(out)) == FILES
+    entries = set(os.listdir(out))
+    assert len({e for e in entries if e.startswith("v-")}) == 1  # the old version removed
+    assert {e for e in entries if not e.startswith("v-")} == FILES
 
 
 def test_save_load_round_trip_of_list_valued_axes_and_a_diverged_variant(mixed, tmp_path):
