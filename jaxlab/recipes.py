@@ -30,17 +30,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import jax
 import numpy as np
 import pandas as pd
 
-from jaxlab import api, conventions
+from jaxlab import conventions
 from jaxlab import data as data_lib
-from jaxlab.config import Sweep
 from jaxlab.errors import check
-from jaxlab.results import Result
+
+if TYPE_CHECKING:  # JAX loads when a recipe runs (``jaxlab list`` imports the studies)
+    from jaxlab.config import Sweep
+    from jaxlab.results import Result
 
 Params = Any  # pure-dict parameter pytree: {"hidden": {l: {"kernel", "bias"}}, "out": {...}}
 
@@ -58,6 +59,8 @@ class Runner(Protocol):
 
 def _default_runner(spec: Sweep, *, init_params: Any = None,
                     dataset: data_lib.Dataset | None = None) -> Result:
+    from jaxlab import api
+
     return api.run(spec, init_params=init_params, dataset=dataset)
 
 
@@ -89,6 +92,8 @@ def transplant(plan, sources: Mapping[int, Params],
     """
     out = []
     for group, init in zip(plan.groups, plan.initial_params(), strict=True):
+        import jax
+
         params = jax.tree.map(np.array, init)  # writable host copies; the plan's stay intact
         n_in = group.program.arch.n_in
         for j, v in enumerate(group.variants):
@@ -215,6 +220,8 @@ def transfer(source: Sweep, target: Sweep, *, fixed: Sequence[int] = (1,),
     src = run(source)
     arms = [SCRATCH, FINE_TUNED, *(fixed_name(k) for k in fixed)]
     spec = _arms_sweep(target, [0, 0, *fixed], target.name)
+    from jaxlab import api
+
     plan = api.plan(spec)
     arm_of = [arms[v.index % len(arms)] for v in plan.variants]
     best = src.best(monitor) if select == "best" else None
@@ -288,6 +295,8 @@ def greedy_pretraining(spec: Sweep, *, depth: int,
       A :class:`Pretraining`: ``2 * depth`` compiled programs with the unsupervised arm,
       ``depth`` without.
     """
+    from jaxlab import api
+
     arms = list(arms)
     for arm in arms:
         check(arm in (SUPERVISED, UNSUPERVISED, SCRATCH), "arms", arm,

@@ -29,3 +29,15 @@ def test_heavy_libraries_wait_until_they_are_used():
         "    assert lib not in sys.modules, lib + ' imported with jaxlab'\n"
         "jaxlab.load(jaxlab.DataConfig('blobs'))\n"
         "assert 'sklearn' in sys.modules\n")
+
+
+def test_the_cli_answers_help_and_list_without_jax():
+    """``jaxlab --help``, ``jaxlab list`` and ``import jaxlab`` load no JAX (start-up time)."""
+    run("import sys\n"
+        "import jaxlab, jaxlab.cli, jaxlab.course\n"
+        "for lib in ('jax', 'optax', 'flax', 'matplotlib', 'sklearn'):\n"
+        "    assert lib not in sys.modules, lib + ' imported'\n"
+        "assert len(jaxlab.course.EXPERIMENTS) >= 18\n")
+    proc = subprocess.run([sys.executable, "-m", "jaxlab.cli", "--help"], capture_output=True,
+                          text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0 and "sweep" in proc.stdout

@@ -37,18 +37,21 @@ import os
 import shlex
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from jaxlab import api, plotting
-from jaxlab import data as data_lib
-from jaxlab.config import Sweep, apply_overrides
+from jaxlab.atomic import atomic_write_text
 from jaxlab.course import report
 from jaxlab.errors import ConfigError, check
-from jaxlab.results import Result, atomic_write_text
+
+if TYPE_CHECKING:  # the heavy modules (JAX, matplotlib) load when a study runs, not on list
+    from matplotlib.figure import Figure
+
+    from jaxlab import data as data_lib
+    from jaxlab.config import Sweep
+    from jaxlab.results import Result
 
 
 # -- what an experiment is ----------------------------------------------------------------------
@@ -151,6 +154,8 @@ class Context:
             overrides.append(f"data.data_dir={json.dumps(self.options.data_dir)}")
         if not overrides:
             return spec
+        from jaxlab.config import Sweep, apply_overrides
+
         return Sweep.from_dict(apply_overrides(spec.to_dict(), overrides))
 
     def run(self, spec: Sweep, *, init_params: Any = None,
@@ -162,6 +167,8 @@ class Context:
         check(all(r.name != spec.name for r in self.runs), "sweep name", spec.name,
               "already used in this experiment")
         t0 = time.perf_counter()
+        from jaxlab import api
+
         plan = api.plan(spec, dataset=dataset)
         tb = (os.path.join(self.out, "tensorboard", spec.name) if self.options.tensorboard
               else None)
@@ -185,6 +192,8 @@ class Context:
 
     def figure(self, fig: Figure, name: str) -> str:
         """Save ``fig`` as ``name`` (e.g. ``loss.png``) in the experiment's directory."""
+        from jaxlab import plotting
+
         return os.path.basename(plotting.save(fig, os.path.join(self.out, name)))
 
     def table(self, frame: pd.DataFrame, name: str) -> str:
@@ -330,6 +339,8 @@ def panels(frames: Mapping[str, pd.DataFrame], *, xlabel: str = "epoch", ylabel:
     n = len(frames)
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
     axs = fig.subplots(nrows, ncols, squeeze=False, sharey=sharey).ravel()
     for ax in axs[n:]:
@@ -356,6 +367,8 @@ def bars(values: pd.DataFrame, *, ylabel: str, title: str | None = None,
     """Grouped bars: rows of ``values`` on x, one bar per column (optional ``<col>_std``
     columns draw error bars)."""
     cols = [c for c in values.columns if not str(c).endswith("_std")]
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(values))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from jaxlab.results import atomic_write_text
+from jaxlab.atomic import atomic_write_text
 
 if TYPE_CHECKING:  # the framework imports this module
     from jaxlab.course.framework import Outcome, RunInfo
