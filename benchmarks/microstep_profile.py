@@ -6,12 +6,16 @@ step and GFLOP/s (the W2 count: no input gradient for layer 1). The hand-written
 at a time, what jaxlab's microstep must do (check finiteness, keep the last finite state),
 so the difference between rows is the cost of each part.
 
-    python benchmarks/microstep_profile.py [--steps 30] [--variants 32]
+    python benchmarks/microstep_profile.py [--steps 30] [--variants 32] [--json out.json]
+
+On an accelerator, ``--variants 1024`` is the 1,024-variant MNIST-MLP sweep of the GPU
+suite; the JSON holds ms/step and GFLOP/s per row (the suite divides by the matmul peak).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import jax
@@ -135,6 +139,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--variants", type=int, default=32)
+    ap.add_argument("--json", help="also write the rows to this file")
     a = ap.parse_args()
     batch = 128
     rng = np.random.default_rng(0)
@@ -146,6 +151,12 @@ def main():
     base = rows["hand: plain vmapped Adam step"]
     for name, s in rows.items():
         print(f"{name:42s} {s * 1e3:7.2f} ms/step  {gf / s:6.1f} GFLOP/s  x{s / base:.2f}")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"variants": a.variants, "steps": a.steps, "backend": jax.default_backend(),
+                       "rows": [{"name": k, "ms_per_step": v * 1e3, "gflops": gf / v,
+                                 "ratio_to_plain": v / base} for k, v in rows.items()]},
+                      f, indent=1)
 
 
 if __name__ == "__main__":
