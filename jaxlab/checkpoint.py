@@ -87,8 +87,12 @@ def meta_digest(meta: Mapping[str, Any]) -> str:
 
 
 def check_same(saved: Mapping[str, Any], current: Mapping[str, Any], directory: str) -> None:
-    """Refuse to resume when the spec changed, naming the first changed field."""
-    for key in sorted(set(saved) | set(current)):
+    """Refuse to resume when the spec changed, naming the first changed field.
+
+    The spec's own fields come first: a changed data option is named as itself, not as the
+    checksum of the arrays it changed (the ``extra`` entries have spaces in their names).
+    """
+    for key in sorted(set(saved) | set(current), key=lambda k: (" " in k, k)):
         old, new = saved.get(key, "<unset>"), current.get(key, "<unset>")
         if old != new:
             raise ConfigError(key, new, f"differs from the checkpoint in {directory} (was "

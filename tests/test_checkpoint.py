@@ -107,6 +107,12 @@ def test_resume_with_a_changed_spec_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"train\.epochs"):
         jl.run(spec(epochs=9), compilation_cache=False, checkpoint_dir=str(tmp_path),
                resume=True)
+    # A data option changes the arrays too: the error names the option, not their checksum.
+    other = spec()
+    other = dataclasses.replace(other, data=dataclasses.replace(
+        other.data, options={**other.data.options, "cluster_std": 3.0}))
+    with pytest.raises(ConfigError, match=r"^data\.options\.cluster_std=3\.0"):
+        jl.run(other, compilation_cache=False, checkpoint_dir=str(tmp_path), resume=True)
 
 
 def test_without_resume_a_run_starts_afresh(tmp_path, uninterrupted):
