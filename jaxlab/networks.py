@@ -45,10 +45,10 @@ Array = jax.Array
 class Noise(NamedTuple):
     """A variant's dropout randomness for one microstep."""
 
-    key: Array  # (2,) uint32 the variant's dropout key
-    epoch: Array  # () int32
-    idx: Array  # (m,) int32 training-sample indices of the microbatch
-    rate: Array  # () the MLP's dropout rate
+    key: jax.Array  # (2,) uint32 the variant's dropout key
+    epoch: jax.Array  # () int32
+    idx: jax.Array  # (m,) int32 training-sample indices of the microbatch
+    rate: jax.Array  # () the MLP's dropout rate
 
 
 def _kernels_sq(params) -> Array:
