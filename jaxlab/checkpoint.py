@@ -47,7 +47,10 @@ FORMAT = 2  # 2: the metadata carries its own digest ("sha256"); 1 (read only): 
 
 
 class Preempted(JaxlabError):
-    """The sweep stopped on SIGTERM after saving a checkpoint; resume it with ``--resume``."""
+    """The sweep stopped on SIGTERM after saving a checkpoint; resume it with ``--resume``.
+
+    (Ctrl-C raises :class:`Interrupted` instead, a :class:`KeyboardInterrupt`.)
+    """
 
     def __init__(self, directory: str | None, epoch: int, group: int):
         self.directory, self.epoch, self.group = directory, epoch, group
@@ -291,30 +294,75 @@ def _to_numpy(tree):
     return np.asarray(tree)
 
 
-# -- SIGTERM ------------------------------------------------------------------------------------
+# -- SIGTERM and SIGINT --------------------------------------------------------------------------
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped the sweep at the end of an epoch, after saving a checkpoint
+    where checkpointing is on; resume it with ``--resume`` (``resume=True``).
+
+    A :class:`KeyboardInterrupt`, so that ``except Exception`` does not swallow it.
+    """
+
+    def __init__(self, directory: str | None, epoch: int, group: int):
+        self.directory, self.epoch, self.group = directory, epoch, group
+        where = (f"checkpoint saved in {directory}; continue with --resume (resume=True)"
+                 if directory else "no checkpoint directory: progress lost")
+        super().__init__(f"stopped by Ctrl-C (SIGINT) after epoch {epoch} of group {group}; "
+                         f"{where}")
+
+
 @dataclasses.dataclass
 class StopFlag:
-    """Set by SIGTERM; the runner saves and stops at the end of the epoch."""
+    """Set by SIGTERM or SIGINT; the runner saves and stops at the end of the epoch."""
 
     requested: bool = False
+    signum: int | None = None  # the signal that asked, in this process
+
+    def stopped(self, directory: str | None, epoch: int, group: int) -> BaseException:
+        """The exception that ends the sweep: :class:`Interrupted` after a Ctrl-C here,
+        else :class:`Preempted` (SIGTERM here or in another process)."""
+        cls = Interrupted if self.signum == signal.SIGINT else Preempted
+        return cls(directory, epoch, group)
 
 
 @contextlib.contextmanager
-def on_sigterm() -> Iterator[StopFlag]:
-    """Within the block, SIGTERM sets the yielded flag instead of killing the process."""
+def on_stop_signals(*, sigterm: bool = True) -> Iterator[StopFlag]:
+    """Within the block, SIGINT (Ctrl-C) and, with ``sigterm``, SIGTERM set the yielded flag
+    instead of ending the process.
+
+    After the first SIGINT the previous SIGINT handler is back (Python's raises
+    :class:`KeyboardInterrupt`), so a second Ctrl-C aborts without waiting for the epoch to
+    end or a checkpoint to be saved.
+    """
     flag = StopFlag()
     if threading.current_thread() is not threading.main_thread():
-        yield flag  # signal handlers live in the main thread; elsewhere SIGTERM stays fatal
+        yield flag  # signal handlers live in the main thread; elsewhere the signals stay fatal
         return
+    # What a second Ctrl-C does: the handler before ours, or Python's (KeyboardInterrupt)
+    # where SIGINT was ignored (a background job of a shell script): a SIGINT sent on purpose
+    # to such a job stops it too, rather than letting it finish as if nothing was asked.
+    second = signal.getsignal(signal.SIGINT)
+    if second in (signal.SIG_IGN, None):
+        second = signal.default_int_handler
 
     def handler(signum, frame):
         flag.requested = True
+        if flag.signum is None:
+            flag.signum = signum
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, second)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    signums = [signal.SIGINT] + ([signal.SIGTERM] if sigterm else [])
+    previous = {s: signal.signal(s, handler) for s in signums}
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, h in previous.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+
+def on_sigterm() -> contextlib.AbstractContextManager[StopFlag]:
+    """:func:`on_stop_signals` (SIGTERM and SIGINT)."""
+    return on_stop_signals()
 
 
 # -- layout: how a sweep's progress is laid out in a checkpoint -----------------------------------
