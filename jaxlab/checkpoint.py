@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxlab.errors import ConfigError, JaxlabError
+from jaxlab.errors import ConfigError, DiskFull, JaxlabError, is_disk_full
 
 KEEP = 2  # checkpoints kept
 FORMAT = 2  # 2: the metadata carries its own digest ("sha256"); 1 (read only): it does not
@@ -153,7 +153,12 @@ class Store:
         return sorted(self.manager().all_steps())
 
     def save(self, step: int, arrays: Mapping, meta: Mapping) -> None:
-        """Write checkpoint ``step`` atomically (the writer only)."""
+        """Write checkpoint ``step`` atomically (the writer only).
+
+        Raises:
+          DiskFull: the disk or quota filled up; the partial checkpoint is removed and the
+            ones before it stay.
+        """
         if not self.writer:
             return
         ocp = self._ocp()
@@ -163,9 +168,25 @@ class Store:
         mgr = self.manager()
         if step in mgr.all_steps():  # a stale one, e.g. left by a run that was resumed earlier
             self.delete(step)
-        mgr.save(step, args=ocp.args.Composite(arrays=ocp.args.PyTreeSave(dict(arrays)),
-                                               meta=ocp.args.JsonSave(dict(meta))), force=True)
-        mgr.wait_until_finished()
+        try:
+            mgr.save(step, args=ocp.args.Composite(arrays=ocp.args.PyTreeSave(dict(arrays)),
+                                                   meta=ocp.args.JsonSave(dict(meta))),
+                     force=True)
+            mgr.wait_until_finished()
+        except Exception as e:
+            if not is_disk_full(e):
+                raise
+            self._discard(step)
+            raise DiskFull(os.path.join(self.directory, str(step)),
+                           "the last good checkpoint is kept") from e
+
+    def _discard(self, step: int) -> None:
+        """Remove what a failed save of ``step`` left: its temporary folders (and the step
+        itself, unfinished), so that the newest checkpoint is the last good one."""
+        self.close()
+        for name in os.listdir(self.directory):
+            if re.fullmatch(rf"{step}{_TMP}", name):
+                shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
 
     def load(self, step: int) -> tuple[dict, dict]:
         """Read and verify checkpoint ``step``; raises on any damage."""
