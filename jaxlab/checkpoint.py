@@ -40,14 +40,17 @@ from typing import Any
 
 import numpy as np
 
-from jaxlab.errors import ConfigError, JaxlabError
+from jaxlab.errors import ConfigError, DiskFull, JaxlabError, is_disk_full
 
 KEEP = 2  # checkpoints kept
 FORMAT = 2  # 2: the metadata carries its own digest ("sha256"); 1 (read only): it does not
 
 
 class Preempted(JaxlabError):
-    """The sweep stopped on SIGTERM after saving a checkpoint; resume it with ``--resume``."""
+    """The sweep stopped on SIGTERM after saving a checkpoint; resume it with ``--resume``.
+
+    (Ctrl-C raises :class:`Interrupted` instead, a :class:`KeyboardInterrupt`.)
+    """
 
     def __init__(self, directory: str | None, epoch: int, group: int):
         self.directory, self.epoch, self.group = directory, epoch, group
@@ -154,7 +157,12 @@ class Store:
         return sorted(self.manager().all_steps())
 
     def save(self, step: int, arrays: Mapping, meta: Mapping) -> None:
-        """Write checkpoint ``step`` atomically (the writer only)."""
+        """Write checkpoint ``step`` atomically (the writer only).
+
+        Raises:
+          DiskFull: the disk or quota filled up; the partial checkpoint is removed and the
+            ones before it stay.
+        """
         if not self.writer:
             return
         ocp = self._ocp()
@@ -164,9 +172,25 @@ class Store:
         mgr = self.manager()
         if step in mgr.all_steps():  # a stale one, e.g. left by a run that was resumed earlier
             self.delete(step)
-        mgr.save(step, args=ocp.args.Composite(arrays=ocp.args.PyTreeSave(dict(arrays)),
-                                               meta=ocp.args.JsonSave(dict(meta))), force=True)
-        mgr.wait_until_finished()
+        try:
+            mgr.save(step, args=ocp.args.Composite(arrays=ocp.args.PyTreeSave(dict(arrays)),
+                                                   meta=ocp.args.JsonSave(dict(meta))),
+                     force=True)
+            mgr.wait_until_finished()
+        except Exception as e:
+            if not is_disk_full(e):
+                raise
+            self._discard(step)
+            raise DiskFull(os.path.join(self.directory, str(step)),
+                           "the last good checkpoint is kept") from e
+
+    def _discard(self, step: int) -> None:
+        """Remove what a failed save of ``step`` left: its temporary folders (and the step
+        itself, unfinished), so that the newest checkpoint is the last good one."""
+        self.close()
+        for name in os.listdir(self.directory):
+            if re.fullmatch(rf"{step}{_TMP}", name):
+                shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
 
     def load(self, step: int) -> tuple[dict, dict]:
         """Read and verify checkpoint ``step``; raises on any damage."""
@@ -295,30 +319,75 @@ def _to_numpy(tree):
     return np.asarray(tree)
 
 
-# -- SIGTERM ------------------------------------------------------------------------------------
+# -- SIGTERM and SIGINT --------------------------------------------------------------------------
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped the sweep at the end of an epoch, after saving a checkpoint
+    where checkpointing is on; resume it with ``--resume`` (``resume=True``).
+
+    A :class:`KeyboardInterrupt`, so that ``except Exception`` does not swallow it.
+    """
+
+    def __init__(self, directory: str | None, epoch: int, group: int):
+        self.directory, self.epoch, self.group = directory, epoch, group
+        where = (f"checkpoint saved in {directory}; continue with --resume (resume=True)"
+                 if directory else "no checkpoint directory: progress lost")
+        super().__init__(f"stopped by Ctrl-C (SIGINT) after epoch {epoch} of group {group}; "
+                         f"{where}")
+
+
 @dataclasses.dataclass
 class StopFlag:
-    """Set by SIGTERM; the runner saves and stops at the end of the epoch."""
+    """Set by SIGTERM or SIGINT; the runner saves and stops at the end of the epoch."""
 
     requested: bool = False
+    signum: int | None = None  # the signal that asked, in this process
+
+    def stopped(self, directory: str | None, epoch: int, group: int) -> BaseException:
+        """The exception that ends the sweep: :class:`Interrupted` after a Ctrl-C here,
+        else :class:`Preempted` (SIGTERM here or in another process)."""
+        cls = Interrupted if self.signum == signal.SIGINT else Preempted
+        return cls(directory, epoch, group)
 
 
 @contextlib.contextmanager
-def on_sigterm() -> Iterator[StopFlag]:
-    """Within the block, SIGTERM sets the yielded flag instead of killing the process."""
+def on_stop_signals(*, sigterm: bool = True) -> Iterator[StopFlag]:
+    """Within the block, SIGINT (Ctrl-C) and, with ``sigterm``, SIGTERM set the yielded flag
+    instead of ending the process.
+
+    After the first SIGINT the previous SIGINT handler is back (Python's raises
+    :class:`KeyboardInterrupt`), so a second Ctrl-C aborts without waiting for the epoch to
+    end or a checkpoint to be saved.
+    """
     flag = StopFlag()
     if threading.current_thread() is not threading.main_thread():
-        yield flag  # signal handlers live in the main thread; elsewhere SIGTERM stays fatal
+        yield flag  # signal handlers live in the main thread; elsewhere the signals stay fatal
         return
+    # What a second Ctrl-C does: the handler before ours, or Python's (KeyboardInterrupt)
+    # where SIGINT was ignored (a background job of a shell script): a SIGINT sent on purpose
+    # to such a job stops it too, rather than letting it finish as if nothing was asked.
+    second = signal.getsignal(signal.SIGINT)
+    if second in (signal.SIG_IGN, None):
+        second = signal.default_int_handler
 
     def handler(signum, frame):
         flag.requested = True
+        if flag.signum is None:
+            flag.signum = signum
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, second)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    signums = [signal.SIGINT] + ([signal.SIGTERM] if sigterm else [])
+    previous = {s: signal.signal(s, handler) for s in signums}
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, h in previous.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+
+def on_sigterm() -> contextlib.AbstractContextManager[StopFlag]:
+    """:func:`on_stop_signals` (SIGTERM and SIGINT)."""
+    return on_stop_signals()
 
 
 # -- layout: how a sweep's progress is laid out in a checkpoint -----------------------------------

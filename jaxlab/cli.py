@@ -13,13 +13,16 @@ Each command imports what it needs when it runs (``jaxlab sweep`` never loads ma
 the course's studies, :mod:`jaxlab.course`). ``sweep`` and ``run`` use JAX's persistent
 compilation cache (``--no-cache`` or ``JAXLAB_COMPILATION_CACHE=0``: off).
 
-A user mistake (bad spec, bad value, missing file) prints one line, ``error: ...``, and exits
-with status 2; no traceback.
+A user mistake (bad spec, bad value, missing file), a full disk, or a second ``jaxlab sweep``
+into an ``--out`` in use prints one line, ``error: ...``, and exits with status 2; no
+traceback. Ctrl-C stops ``jaxlab sweep`` at the end of the epoch, saves a checkpoint, says
+how to resume and exits with 130 (a second Ctrl-C aborts at once); SIGTERM likewise, 143.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -28,9 +31,8 @@ from jaxlab.errors import JaxlabError
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from jaxlab import api, distributed
+    from jaxlab import distributed, lock
     from jaxlab import loggers as loggers_lib
-    from jaxlab.checkpoint import Preempted
     from jaxlab.config import Sweep
     from jaxlab.memory import parse_bytes
 
@@ -45,6 +47,16 @@ def _sweep(args: argparse.Namespace) -> int:
     main = distributed.is_main()  # only process 0 prints and writes
     if main:  # a results directory that cannot be written is refused before compiling
         _check_out(args.out, tensorboard=not args.no_tensorboard)
+    # One run per OUT: a second one is refused here, before compiling (released on exit).
+    with lock.hold(args.out) if main else contextlib.nullcontext():
+        return _train(args, spec, names, budget, main)
+
+
+def _train(args: argparse.Namespace, spec, names: list[str], budget, main: bool) -> int:
+    from jaxlab import api
+    from jaxlab import loggers as loggers_lib
+    from jaxlab.checkpoint import Interrupted, Preempted
+
     args.quiet = args.quiet or not main
     plan = api.plan(spec)  # every check happens here, before anything is compiled
     n = len(plan.variants)
@@ -66,6 +78,13 @@ def _sweep(args: argparse.Namespace) -> int:
         if main:
             print(f"preempted: {e}", file=sys.stderr)
         return 143  # 128 + SIGTERM, as if the signal had ended the process
+    except Interrupted as e:  # the first Ctrl-C: saved at the end of the epoch, no results
+        if main:
+            where = (f"checkpoint saved in {e.directory}; continue with the same command and "
+                     "--resume" if e.directory else "no checkpoint saved")
+            print(f"interrupted: stopped by Ctrl-C after epoch {e.epoch} of group "
+                  f"{e.group + 1}; {where}", file=sys.stderr)
+        return 130  # 128 + SIGINT
     if main:
         result.save(args.out)
     if not args.quiet and args.resume:
@@ -211,8 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue from the newest checkpoint in OUT/checkpoints (refused if the "
                         "spec changed); without it a run starts afresh")
     p.add_argument("--checkpoint-every", type=int, default=10, metavar="N",
-                   help="save the sweep to OUT/checkpoints every N epochs (and on SIGTERM); "
-                        "0: only on SIGTERM (default: 10)")
+                   help="save the sweep to OUT/checkpoints every N epochs (and on SIGTERM or "
+                        "Ctrl-C); 0: only then (default: 10)")
     p.add_argument("--memory-budget", metavar="BYTES",
                    help="device memory the sweep may use, e.g. 2GB or 512MiB; a larger sweep "
                         "runs in chunks (default: the device's memory where known)")

@@ -20,6 +20,7 @@ versions (the files beside a format-1 ``result.json``) still loads.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -37,7 +38,7 @@ import pandas as pd
 from jaxlab import compiled, conventions, models, networks, plugins
 from jaxlab.atomic import atomic_open, atomic_write_text
 from jaxlab.config import Sweep
-from jaxlab.errors import ConfigError
+from jaxlab.errors import ConfigError, DiskFull, is_disk_full
 from jaxlab.losses import Objective
 
 STATUS = conventions.STATUS  # a variant's ``status`` column takes these values
@@ -201,41 +202,53 @@ class Result:
         names ``path/history.csv`` etc. are then pointed at the new files (hard links where
         the file system allows, else copies), and the previous version folder is removed.
         """
-        os.makedirs(path, exist_ok=True)
+        kept = "the previous result is kept"
         version = f"v-{uuid.uuid4().hex[:12]}"
         folder = os.path.join(path, version)
-        os.makedirs(folder)
-        with atomic_open(os.path.join(folder, "history.csv")) as f:
-            self.history.to_csv(f, index=False)
-        with atomic_open(os.path.join(folder, "variants.csv")) as f:
-            self.variants.to_csv(f, index=False)
-        atomic_write_text(os.path.join(folder, "spec.toml"), self.spec.to_toml())
-        arrays = {}
-        for i, m in enumerate(self.models):
-            for prefix, tree in (("params", m.params), ("batch_stats", m.batch_stats)):
-                for keypath, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-                    names = "/".join(str(getattr(k, "key", getattr(k, "idx", k)))
-                                     for k in keypath)
-                    arrays[f"v{i}/{prefix}/{names}"] = np.asarray(leaf)
-        with atomic_open(os.path.join(folder, "params.npz"), "wb") as f:
-            np.savez(f, **arrays)
-        manifest = {
-            "format": 2,
-            "version": version,  # the folder that holds this result's files
-            # Every file's content, so that a file changed after the save is detected.
-            "files": {name: _sha256(os.path.join(folder, name)) for name in RESULT_FILES},
-            "n_variants": len(self.models),
-            "timing": self.timing,
-            "models": [{"arch": dataclasses.asdict(m.arch) if m.arch else None,
-                        "module": _module_meta(m.module),
-                        "objective": dataclasses.asdict(m.objective), "dtype": m.dtype,
-                        "widths": list(m.widths), "depth": m.depth} for m in self.models],
-        }
-        manifest_path = os.path.join(path, "result.json")
-        previous = _previous_version(manifest_path)
-        atomic_write_text(manifest_path, json.dumps(manifest, indent=1))  # the switch
-        for name in RESULT_FILES:
-            _link_beside(os.path.join(folder, name), os.path.join(path, name))
+        try:
+            os.makedirs(path, exist_ok=True)
+            os.makedirs(folder)
+            with atomic_open(os.path.join(folder, "history.csv"), kept=kept) as f:
+                self.history.to_csv(f, index=False)
+            with atomic_open(os.path.join(folder, "variants.csv"), kept=kept) as f:
+                self.variants.to_csv(f, index=False)
+            atomic_write_text(os.path.join(folder, "spec.toml"), self.spec.to_toml(),
+                              kept=kept)
+            arrays = {}
+            for i, m in enumerate(self.models):
+                for prefix, tree in (("params", m.params), ("batch_stats", m.batch_stats)):
+                    for keypath, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+                        names = "/".join(str(getattr(k, "key", getattr(k, "idx", k)))
+                                         for k in keypath)
+                        arrays[f"v{i}/{prefix}/{names}"] = np.asarray(leaf)
+            with atomic_open(os.path.join(folder, "params.npz"), "wb", kept=kept) as f:
+                np.savez(f, **arrays)
+            manifest = {
+                "format": 2,
+                "version": version,  # the folder that holds this result's files
+                # Every file's content, so that a file changed after the save is detected.
+                "files": {name: _sha256(os.path.join(folder, name)) for name in RESULT_FILES},
+                "n_variants": len(self.models),
+                "timing": self.timing,
+                "models": [{"arch": dataclasses.asdict(m.arch) if m.arch else None,
+                            "module": _module_meta(m.module),
+                            "objective": dataclasses.asdict(m.objective), "dtype": m.dtype,
+                            "widths": list(m.widths), "depth": m.depth} for m in self.models],
+            }
+            manifest_path = os.path.join(path, "result.json")
+            previous = _previous_version(manifest_path)
+            atomic_write_text(manifest_path, json.dumps(manifest, indent=1),
+                              kept=kept)  # the switch
+        except BaseException as e:
+            # Nothing of this save stays behind; result.json still names the previous one.
+            shutil.rmtree(folder, ignore_errors=True)
+            if isinstance(e, Exception) and not isinstance(e, DiskFull) and is_disk_full(e):
+                raise DiskFull(folder, kept) from e
+            raise
+        for name in RESULT_FILES:  # result.json already names the new files: they load
+            _link_beside(os.path.join(folder, name), os.path.join(path, name),
+                         kept=f"{path} holds the new result (result.json names it), but "
+                              f"{name} beside it still shows the previous one")
         if previous and previous != version:
             shutil.rmtree(os.path.join(path, previous), ignore_errors=True)
         return path
@@ -324,15 +337,23 @@ def _previous_version(manifest_path: str) -> str | None:
     return version if ok else None
 
 
-def _link_beside(source: str, target: str) -> None:
+def _link_beside(source: str, target: str, kept: str) -> None:
     """Make ``target`` the file ``source`` atomically: a hard link (or a copy) under a
-    temporary name, renamed into place."""
+    temporary name, renamed into place. A full disk raises :class:`DiskFull` saying
+    ``kept``; the temporary copy is removed."""
     tmp = f"{target}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        os.link(source, tmp)
-    except OSError:  # no hard links here (some network or FAT file systems)
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+        try:
+            os.link(source, tmp)
+        except OSError:  # no hard links here (some network or FAT file systems)
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException as e:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if isinstance(e, Exception) and is_disk_full(e):
+            raise DiskFull(target, kept) from e
+        raise
 
 
 _MODEL_KEYS = ("arch", "objective", "dtype", "widths", "depth")

@@ -31,7 +31,6 @@ are one concern, read in order.)
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
@@ -100,6 +99,9 @@ def run_plan(p: Plan, *, init_params: Sequence | Any | None = None,
 
     Raises:
       checkpoint.Preempted: SIGTERM arrived (the sweep was saved first when it could be).
+      checkpoint.Interrupted: Ctrl-C (SIGINT) arrived: a :class:`KeyboardInterrupt`, raised
+        at the end of the epoch, after the checkpoint was saved (a second Ctrl-C raises a
+        plain one at once).
     """
     if init_params is not None and not isinstance(init_params, (list, tuple)):
         init_params = [init_params]
@@ -128,10 +130,9 @@ def run_plan(p: Plan, *, init_params: Sequence | Any | None = None,
         else:
             run.store.clear()
         distributed.barrier("jaxlab-checkpoints-ready")
-    guard = ckpt.on_sigterm() if checkpoint_dir is not None else contextlib.nullcontext(
-        ckpt.StopFlag())
+    # Ctrl-C stops at the end of an epoch (after a checkpoint); SIGTERM too, with checkpoints.
     try:
-        with guard as stop:
+        with ckpt.on_stop_signals(sigterm=checkpoint_dir is not None) as stop:
             run.stop = stop
             for gi, out in enumerate(run.outputs):  # resumed: the callbacks see every epoch
                 run.replay(gi, out["records"], out["state"].active)
@@ -375,7 +376,7 @@ class _GroupRun:
         self.chunk_list = self.chunks(self.working, floor)
 
     def checkpoint(self, epoch: int, done: bool) -> None:
-        """Save every ``checkpoint_every`` epochs and on SIGTERM; stop on SIGTERM."""
+        """Save every ``checkpoint_every`` epochs and on SIGTERM or SIGINT; then stop."""
         sw = self.sweep
         stop = (distributed.any_process(sw.stop.requested) if sw.store is not None
                 else sw.stop.requested)
@@ -384,7 +385,7 @@ class _GroupRun:
             self.sync()
             sw.save(self.gi, epoch, self.host, self.records, self.working)
         if stop and not done:
-            raise ckpt.Preempted(sw.store and sw.store.directory, epoch + 1, self.gi)
+            raise sw.stop.stopped(sw.store and sw.store.directory, epoch + 1, self.gi)
 
     # -- the whole group --------------------------------------------------------------------------
     def train(self) -> dict:
