@@ -31,8 +31,10 @@ import uuid
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from flax import nnx
 
 from jaxlab import compiled, conventions, models, networks, plugins
 from jaxlab.atomic import atomic_open, atomic_write_text
@@ -114,6 +116,24 @@ class TrainedModel:
         return out
 
 
+def _nnx_module(m: TrainedModel) -> nnx.Module:
+    """``m`` as an NNX module with its arrays (see :meth:`Result.module`)."""
+    params = jax.tree.map(jnp.asarray, m.params)
+    stats = jax.tree.map(jnp.asarray, m.batch_stats)
+    if m.module is None:
+        dtype = conventions.float_dtype(m.dtype, jnp)
+        shape = nnx.eval_shape(lambda: models.VariantMLP(m.arch, m.widths, param_dtype=dtype,
+                                                         rngs=nnx.Rngs(0)))
+        graphdef, abs_params, abs_stats = nnx.split(shape, nnx.Param, nnx.BatchStat)
+        return nnx.merge(graphdef, models.to_state(abs_params, params),
+                         models.to_state(abs_stats, stats))
+    net, _ = m.net()
+    graphdef, own, rngs, rest = nnx.split(net.build(jax.random.PRNGKey(0)), nnx.Param,
+                                          nnx.RngState, ...)
+    return nnx.merge(graphdef, models.to_state(own, params), rngs,
+                     models.to_state(rest, stats))
+
+
 def _take(tree, i: int):
     return jax.tree.map(lambda a: np.asarray(a[i]), tree)
 
@@ -168,6 +188,22 @@ class Result:
         if m.module is not None:
             return m.params
         return models.slice_params(m.params, m.widths, m.depth, m.arch.n_in)
+
+    def module(self, i: int = 0) -> nnx.Module:
+        """Variant ``i`` as a Flax NNX module holding its trained parameters and batch stats.
+
+        The built-in MLP comes back as a :class:`jaxlab.models.VariantMLP` at the variant's
+        own width and depth, called as ``module(x)`` (inference mode; ``train=True`` for
+        batch statistics); a user module as its factory builds it, called as
+        ``module(x, train=False)``. Either gives the raw outputs of
+        ``result.models[i].logits(x)``. The module is a fresh copy: training it further
+        leaves the result as it is.
+
+        Example:
+          >>> model = result.module(result.best("val_accuracy"))     # doctest: +SKIP
+          >>> probs = jax.nn.softmax(model(x_val))                   # doctest: +SKIP
+        """
+        return _nnx_module(self.models[i])
 
     def predict(self, x, variant: int = 0) -> np.ndarray:
         return self.models[variant].predict(x)

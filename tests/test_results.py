@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import pandas as pd
 import pytest
+from flax import nnx
 
 import jaxlab as jl
 from jaxlab.errors import ConfigError
@@ -127,6 +128,38 @@ def test_params_have_each_variants_own_depth(mixed, data):
     logits = h @ p["out"]["kernel"] + p["out"]["bias"]
     np.testing.assert_allclose(mixed.predict(x, variant=2), jax.nn.softmax(logits),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_module_gives_each_variants_network_as_an_nnx_module(mixed, data, tmp_path):
+    x = data.x_val
+    loaded = Result.load(mixed.save(str(tmp_path / "r")))
+    for r in (mixed, loaded):
+        for v in (0, 2):  # hidden (4, 5): its narrower layer masked; hidden (6,)
+            module = r.module(v)
+            assert isinstance(module, nnx.Module)
+            assert module.widths == tuple(mixed.models[v].widths)
+            np.testing.assert_allclose(np.asarray(module(x)), mixed.models[v].logits(x),
+                                       rtol=1e-5, atol=1e-6)
+
+
+def test_module_of_batch_norm_and_user_modules_carries_the_batch_stats(data):
+    from tests.models_for_tests import NormDropNet
+
+    x = data.x_val
+    for model in (jl.ModelConfig(hidden=(5,), batch_norm="before"),
+                  jl.ModelConfig(module=NormDropNet, options={"hidden": 6})):
+        spec = jl.Sweep(data=blobs(), model=model, train=jl.TrainConfig(epochs=2, batch_size=16))
+        r = jl.run(spec, compilation_cache=False)
+        module = r.module(0)
+        stats = nnx.to_pure_dict(nnx.state(module, nnx.BatchStat))
+        for a, b in zip(jax.tree.leaves(stats), jax.tree.leaves(r.models[0].batch_stats),
+                        strict=True):
+            np.testing.assert_array_equal(a, b)
+        means = [a for path, a in jax.tree_util.tree_leaves_with_path(stats)
+                 if getattr(path[-1], "key", None) == "mean"]
+        assert means and all(np.any(a != 0) for a in means)  # trained, not the initial 0
+        np.testing.assert_allclose(np.asarray(module(x, train=False)), r.models[0].logits(x),
+                                   rtol=1e-5, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- divergence
