@@ -67,7 +67,7 @@ def run(
         them. A name's local files go to the current directory, TensorBoard's to
         ``tensorboard`` when that is given.
       progress: show a progress bar on stderr (see :mod:`jaxlab.progress`); ``None``: only
-        when stderr is a terminal.
+        when stderr is a terminal or in Jupyter.
       memory_budget: bytes per device (``2_000_000_000`` or ``"2GB"``); a group that needs
         more runs in chunks (see :mod:`jaxlab.memory`). Default: the device memory where JAX
         reports it.
@@ -98,7 +98,7 @@ def run(
                 {"tensorboard": {"logdir": tensorboard}} if tensorboard is not None else {}))
     if main:
         own += [x for x in loggers if not isinstance(x, str)]
-    if main and (progress or (progress is None and progress_lib.is_terminal(sys.stderr))):
+    if main and (progress or (progress is None and progress_lib.interactive(sys.stderr))):
         own.append(progress_lib.ProgressBar(p, enabled=True))
     try:
         outputs = sweep.run_plan(p, init_params=init_params, callbacks=[*callbacks, *own],

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from flax import nnx
 
-from jaxlab import compiled, conventions, models, networks, plugins
+from jaxlab import compiled, conventions, labels, models, networks, plugins
 from jaxlab.atomic import atomic_open, atomic_write_text
 from jaxlab.config import Sweep
 from jaxlab.errors import ConfigError
@@ -172,6 +172,49 @@ class Result:
     variants: pd.DataFrame
     models: list[TrainedModel]
     timing: list[dict] = dataclasses.field(default_factory=list)
+
+    def __repr__(self) -> str:
+        """A few lines: size, groups, epochs, metrics, statuses, the best variant.
+
+        Example::
+
+          Result 'demo': 9 variants in 1 group, 50 epochs
+            axes: train.learning_rate, train.batch_size
+            metrics: loss, accuracy, val_loss, val_accuracy
+            status: 8 ok, 1 diverged
+            best: v4 (learning_rate=0.01, batch_size=32), final val_accuracy 0.934
+        """
+        table = self.variants
+        n, name = len(self.models), self.spec.name
+        groups = table["group"].nunique() if "group" in table else 0
+        epochs = sorted({int(e) for e in table.get("epochs_run", [])})
+        run = (f"{epochs[0]}" if len(epochs) == 1 else
+               f"{epochs[0]}-{epochs[-1]}" if epochs else "0")
+        lines = [f"Result {name!r}: {n} variant{'s' * (n != 1)} in {groups} group"
+                 f"{'s' * (groups != 1)}, {run} epoch{'s' * (run != '1')}"]
+        if self.axes:
+            lines.append(f"  axes: {', '.join(self.axes)}")
+        metrics = conventions.summarized(table.columns, "best")
+        if metrics:
+            lines.append(f"  metrics: {', '.join(metrics)}")
+        if "status" in table and n:
+            counts = table["status"].value_counts()
+            lines.append("  status: " + ", ".join(f"{int(counts[s])} {s}" for s in STATUS
+                                                  if s in counts))
+        val = [m for m in metrics if m.startswith("val_")]
+        watch = ([m for m in val if m != "val_loss"] or val or metrics or [None])[0]
+        if watch is not None and n:
+            try:
+                best = self.best(watch)
+            except ConfigError:
+                lines.append(f"  best: none (no variant has a finite final {watch})")
+            else:
+                row = table.loc[best]
+                what = labels.describe({a: row[a] for a in self.axes})
+                value = row[conventions.summary_column("final", watch)]
+                lines.append(f"  best: v{best}{f' ({what})' if what else ''}, final {watch} "
+                             f"{value:.4g}")
+        return "\n".join(lines)
 
     # -- access ---------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -347,6 +390,17 @@ class Result:
                 batch_stats=trees[i]["batch_stats"], widths=tuple(meta["widths"]),
                 depth=meta["depth"], module=meta.get("module")))
         return cls(spec, history, variants, loaded, manifest.get("timing", []))
+
+
+def load_result(path: str | os.PathLike) -> Result:
+    """Read a results directory (``result.save(path)``, ``jaxlab sweep --out path``): the same
+    as :meth:`Result.load`. (``jaxlab.load`` loads a data set.)
+
+    Example:
+      >>> result = jl.load_result("runs/demo")                  # doctest: +SKIP
+      >>> result.variants.head()                                # doctest: +SKIP
+    """
+    return Result.load(os.fspath(path))
 
 
 def _previous_version(manifest_path: str) -> str | None:

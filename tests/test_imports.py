@@ -29,3 +29,19 @@ def test_heavy_libraries_wait_until_they_are_used():
         "    assert lib not in sys.modules, lib + ' imported with jaxlab'\n"
         "jaxlab.load(jaxlab.DataConfig('blobs'))\n"
         "assert 'sklearn' in sys.modules\n")
+
+
+def test_plotting_is_a_lazy_attribute_and_load_result_loads_a_result():
+    run("import sys\n"
+        "import jaxlab as jl\n"
+        "assert 'jaxlab.plotting' not in sys.modules and 'matplotlib' not in sys.modules\n"
+        "assert 'plotting' in dir(jl) and 'load_result' in jl.__all__\n"
+        "import jaxlab.plotting\n"
+        "assert jl.plotting is sys.modules['jaxlab.plotting']\n"
+        "assert callable(jl.plotting.curves) and 'matplotlib' not in sys.modules\n"
+        "from jaxlab.results import Result\n"
+        "assert jl.load_result.__module__ == 'jaxlab.results'\n")
+    run("import sys\n"
+        "import jaxlab as jl\n"
+        "assert callable(jl.plotting.heatmap)  # no import statement needed\n"
+        "assert 'matplotlib' not in sys.modules\n")

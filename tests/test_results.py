@@ -228,6 +228,30 @@ def test_save_load_round_trip_of_list_valued_axes_and_a_diverged_variant(mixed, 
     pd.testing.assert_frame_equal(loaded.variants, single.variants)
 
 
+def test_load_result_is_result_load(mixed, tmp_path):
+    path = mixed.save(str(tmp_path / "r"))
+    for loaded in (jl.load_result(path), jl.load_result(tmp_path / "r")):
+        assert isinstance(loaded, Result)
+        pd.testing.assert_frame_equal(loaded.history, Result.load(path).history)
+    with pytest.raises(ConfigError, match="results"):
+        jl.load_result(str(tmp_path / "nothing"))
+
+
+def test_repr_is_a_short_summary(mixed, result):
+    text = repr(mixed)
+    assert len(text.splitlines()) <= 6 and len(text) < 500
+    assert text.splitlines()[0].startswith("Result ") and "3 variants in 1 group" in text
+    assert "1-3 epochs" in text  # the diverged variant stopped after its first
+    assert "train.learning_rate, model.hidden" in text
+    assert "metrics: accuracy, loss, val_accuracy, val_loss" in text
+    assert "status: 2 ok, 1 diverged" in text
+    best = mixed.best("val_accuracy")
+    value = mixed.variants.loc[best, "final_val_accuracy"]
+    assert f"best: v{best} (" in text and f"final val_accuracy {value:.4g}" in text
+    assert "4 variants in 1 group, 3 epochs" in repr(result)
+    assert str(result) == repr(result)
+
+
 def test_saved_files_get_ordinary_permissions(result, tmp_path):
     umask = os.umask(0o022)
     os.umask(umask)
