@@ -45,3 +45,13 @@ def test_plotting_is_a_lazy_attribute_and_load_result_loads_a_result():
         "import jaxlab as jl\n"
         "assert callable(jl.plotting.heatmap)  # no import statement needed\n"
         "assert 'matplotlib' not in sys.modules\n")
+
+
+def test_tensorflow_datasets_waits_for_a_tfds_data_set():
+    run("import sys\n"
+        "import jaxlab.data\n"
+        "from jaxlab import datasets_mnist\n"
+        "ds = jaxlab.data.load(jaxlab.data.DataConfig('digits', validation_split=0.2))\n"
+        "assert ds.x_train.shape == (1437, 64)\n"
+        "assert 'tensorflow_datasets' not in sys.modules, 'digits imported tfds'\n"
+        "assert 'tensorflow' not in sys.modules\n")
