@@ -15,15 +15,19 @@ import dataclasses
 import difflib
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from jaxlab import data as data_lib
 from jaxlab import distributed, results, sweep
 from jaxlab import progress as progress_lib
 from jaxlab.config import ModelConfig, Sweep, TrainConfig
 from jaxlab.errors import ConfigError, check
+
+if TYPE_CHECKING:
+    from flax import nnx
 
 
 def run(
@@ -63,7 +67,7 @@ def run(
         them. A name's local files go to the current directory, TensorBoard's to
         ``tensorboard`` when that is given.
       progress: show a progress bar on stderr (see :mod:`jaxlab.progress`); ``None``: only
-        when stderr is a terminal.
+        when stderr is a terminal or in Jupyter.
       memory_budget: bytes per device (``2_000_000_000`` or ``"2GB"``); a group that needs
         more runs in chunks (see :mod:`jaxlab.memory`). Default: the device memory where JAX
         reports it.
@@ -94,7 +98,7 @@ def run(
                 {"tensorboard": {"logdir": tensorboard}} if tensorboard is not None else {}))
     if main:
         own += [x for x in loggers if not isinstance(x, str)]
-    if main and (progress or (progress is None and progress_lib.is_terminal(sys.stderr))):
+    if main and (progress or (progress is None and progress_lib.interactive(sys.stderr))):
         own.append(progress_lib.ProgressBar(p, enabled=True))
     try:
         outputs = sweep.run_plan(p, init_params=init_params, callbacks=[*callbacks, *own],
@@ -129,6 +133,39 @@ def _known_keywords(given: dict, config: type, where: str, own: Sequence[str]) -
                                           f"{config.__name__} field){hint}")
 
 
+class History(pd.DataFrame):
+    """What :meth:`Network.fit` returns: the per-epoch DataFrame, with Keras' ``.history``.
+
+    It is the tidy history itself (one row per epoch: ``epoch`` from 1, ``loss``, metrics,
+    ``val_*``, ``lr``, ``updates``, ``examples``...), so ``history.tail()`` and
+    ``history.val_loss`` work as on any DataFrame, and it answers Keras' habits too:
+
+    * ``history.history``: a dict of lists, one per column but ``epoch`` (as Keras'
+      ``History.history``: ``history.history["val_accuracy"][-1]``);
+    * ``history.frame``: the same table as a plain DataFrame;
+    * ``history.model``: the :class:`Network` that was fitted.
+
+    Unlike Keras' ``History.epoch`` (a list from 0), ``history.epoch`` is the 1-based
+    ``epoch`` column, as in ``history.csv``.
+    """
+
+    _metadata = ["model"]  # kept by pandas on copies; the Network that was fitted
+
+    @property
+    def _constructor(self):
+        return pd.DataFrame  # a slice or a computation is a plain DataFrame
+
+    @property
+    def history(self) -> dict[str, list]:
+        """Column name -> per-epoch values, every column but ``epoch`` (Keras' layout)."""
+        return {c: self[c].tolist() for c in self.columns if c != "epoch"}
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The history as a plain DataFrame (a copy)."""
+        return pd.DataFrame(self, copy=True)
+
+
 class Network:
     """One MLP used the way the course uses Keras: make, compile, fit, evaluate, predict.
 
@@ -139,7 +176,9 @@ class Network:
       >>> net.compile(optimizer="adam", learning_rate=1e-3, loss="categorical_crossentropy",
       ...             metrics=["accuracy"])
       >>> history = net.fit(x, y, epochs=20, validation_split=0.3)   # doctest: +SKIP
+      >>> history.history["val_accuracy"][-1]                         # doctest: +SKIP
       >>> probs = net.predict(x)                                      # doctest: +SKIP
+      >>> logits = net.module(x)          # the trained nnx.Module    # doctest: +SKIP
     """
 
     def __init__(self, hidden: Sequence[int] = (50,), **model: Any):
@@ -167,8 +206,9 @@ class Network:
 
     def fit(self, x, y, *, epochs: int = 10, batch_size: int = 32,
             validation_split: float | None = None, validation_data: tuple | None = None,
-            early_stopping: dict | bool = False, **train: Any):
-        """Train on ``(x, y)``; returns the history DataFrame (one row per epoch).
+            early_stopping: dict | bool = False, **train: Any) -> History:
+        """Train on ``(x, y)``; returns the :class:`History` (a DataFrame, one row per epoch,
+        with Keras' ``.history`` dict of lists).
 
         Args:
           x: inputs ``(n, ...)`` (flattened to ``(n, d)``); y: labels ``(n,)``, one-hot
@@ -194,7 +234,9 @@ class Network:
         spec = Sweep(data=data_lib.DataConfig(name="arrays"), model=self.model,
                      train=train_cfg, name="fit")
         self.result = run(spec, dataset=ds)
-        return self.result.history.drop(columns=["variant"])
+        history = History(self.result.history.drop(columns=["variant"]))
+        history.model = self
+        return history
 
     def _trained(self) -> results.TrainedModel:
         if self.result is None:
@@ -210,5 +252,14 @@ class Network:
         return self._trained().predict(x)
 
     @property
-    def params(self) -> dict:
+    def params(self) -> dict | None:
+        """The trained parameters at the network's size (pure dict of numpy arrays)."""
         return self.result.params(0) if self.result else None
+
+    @property
+    def module(self) -> nnx.Module:
+        """The trained network as a Flax NNX module (a fresh copy, see
+        :meth:`jaxlab.results.Result.module`): ``net.module(x)`` gives the raw outputs
+        (logits) whose output activation is :meth:`predict`."""
+        self._trained()  # an unfitted network is refused, as by predict()
+        return self.result.module(0)

@@ -416,7 +416,8 @@ def from_arrays(x, y, x_val=None, y_val=None, *, task: str | None = None,
 
 
 def load(cfg: DataConfig) -> Dataset:
-    """Load, split and scale the data set that ``cfg`` names.
+    """Load, split and scale the data set that ``cfg`` names (``jl.load``; a saved sweep
+    result loads with ``jl.load_result(path)``).
 
     Synthetic sets and digits have no validation part unless ``train_size`` or
     ``validation_split`` asks for one. MNIST's test split is the validation part unless one

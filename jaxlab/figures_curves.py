@@ -62,6 +62,7 @@ def curves(
     panel_size: tuple[float, float] = (3.6, 2.8),
     figsize: tuple[float, float] | None = None,
     title: str | None = None,
+    ax: Axes | Sequence[Axes] | None = None,
 ) -> Figure:
     """Learning curves of ``metric``, one line per variant (or per group of repeats).
 
@@ -81,10 +82,13 @@ def curves(
         magnitude in their update counts).
       logy: log y axis (losses).
       panel_size: inches per panel ``(width, height)``; ``figsize`` overrides the total.
+      title: the figure's title (default: ``metric``); with ``ax``, the panel's title.
+      ax: draw into this Axes (a figure of yours, e.g. ``plt.subplots()``) instead of a
+        new figure; with ``facet``, one Axes per facet value (a sequence or an array).
 
     Returns:
-      The figure: one Axes per facet value (one without ``facet``); ``ax.lines`` holds
-      exactly one line per variant (or per aggregated group).
+      The figure (``ax``'s when given): one Axes per facet value (one without ``facet``);
+      ``ax.lines`` holds exactly one line per variant (or per aggregated group).
     """
     check_metric(result, metric)
     check_choice("x", x, X_AXES)
@@ -110,8 +114,18 @@ def curves(
         combos = uniques(tuple(info[v]["values"][a] for a in rest) for v in chosen)
         styles = {c: LINE_STYLES[i % len(LINE_STYLES)] for i, c in enumerate(combos)}
 
-    fig, axs = panel_grid(len(panels), ncols, panel_size, extra_w=2.2 if color else 0.0,
-                          figsize=figsize)
+    own = ax is None  # a grid of ours shares x and y; Axes given are labelled each
+    if own:
+        fig, axs = panel_grid(len(panels), ncols, panel_size, extra_w=2.2 if color else 0.0,
+                              figsize=figsize)
+    else:
+        axs = [ax] if hasattr(ax, "plot") else list(getattr(ax, "flat", ax))
+        if len(axs) != len(panels):
+            raise ConfigError("ax", f"{len(axs)} Axes", f"this figure has {len(panels)} "
+                              f"panel{'s' * (len(panels) != 1)}" +
+                              (f", one per {names[facet]} value" if facet else "") +
+                              "; give one Axes per panel")
+        fig = axs[0].figure
     marks = Marks()
     ok_vals, all_vals = [], []
     line_handles: dict[str, Line2D] = {}
@@ -155,14 +169,16 @@ def curves(
         if not color and len(keys) <= MAX_LEGEND and (len(keys) > 1 or aggregate):
             ax.legend(fontsize="x-small")
 
-    for ax in axs:
-        if ax.get_subplotspec().is_last_row():
-            ax.set_xlabel(X_AXES[x])
-        if ax.get_subplotspec().is_first_col():
-            ax.set_ylabel(metric)
+    for a in axs:
+        where = a.get_subplotspec() if own else None
+        if where is None or where.is_last_row():
+            a.set_xlabel(X_AXES[x])
+        if where is None or where.is_first_col():
+            a.set_ylabel(metric)
     ylim = robust_ylim(ok_vals, all_vals, logy)
     if ylim is not None:
-        axs[0].set_ylim(*ylim)  # shared by every panel
+        for a in axs[:1] if own else axs:  # our panels share y
+            a.set_ylim(*ylim)
     kinds = marks.draw(ylim)
     if color:
         for val, c in colors.items():
@@ -181,7 +197,10 @@ def curves(
     if title is None and aggregate:
         spread = {"std": " ± std", "minmax": ", min-max", "none": ""}[band]
         title = f"{metric} (mean{spread} over {names[aggregate]})"
-    fig.suptitle(title or metric, fontsize="medium")
+    if own:
+        fig.suptitle(title or metric, fontsize="medium")
+    elif not facet:  # the caller's figure keeps its own title; the panel gets ours
+        axs[0].set_title(title or metric, fontsize="medium")
     return fig
 
 

@@ -147,6 +147,33 @@ class MLP(nnx.Module):
         return self.out(h)
 
 
+class VariantMLP(MLP):
+    """One variant's trained MLP as a plain NNX module: ``model(x)`` gives its raw outputs.
+
+    The layers are those of :class:`MLP` at the variant's own depth and widest layer; a
+    narrower layer's missing units are masked as in training (``widths`` is static), so
+    ``model(x)`` is the variant's network exactly, ready for ``nnx.state``, ``nnx.jit`` or
+    further training. Built by :meth:`jaxlab.results.Result.module`.
+
+    Example:
+      >>> model = result.module(best)               # doctest: +SKIP
+      >>> logits = model(x_val)                     # (b, n_out), inference mode
+    """
+
+    def __init__(self, arch: Arch, widths: tuple[int, ...], *, param_dtype=jnp.float32,
+                 rngs: nnx.Rngs):
+        super().__init__(arch, param_dtype=param_dtype, rngs=rngs)
+        self.widths = tuple(int(w) for w in widths)  # (depth,) static: part of the graph
+
+    def __call__(self, x: Array, unit_mask: Array | None = None, *, train: bool = False,
+                 **kwargs) -> Array:
+        """Raw outputs ``(b, n_out)`` of inputs ``(b, n_in)``; ``train=True``: batch norm
+        uses (and updates) batch statistics. Other keywords as :meth:`MLP.__call__`."""
+        if unit_mask is None:
+            unit_mask = jnp.arange(self.arch.width)[None, :] < jnp.array(self.widths)[:, None]
+        return super().__call__(x, unit_mask, train=train, **kwargs)
+
+
 @functools.cache
 def abstract(arch: Arch, dtype=jnp.float32):
     """``(graphdef, params, batch_stats)`` of the padded network, with shape-only leaves."""

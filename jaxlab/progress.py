@@ -10,8 +10,9 @@ running, stopped early or diverged::
 Compilation is its own phase: the description reads ``compiling`` until a group's first
 epoch arrives, then a line such as ``group 1/1: 12 variants compiled in 2.3 s`` is printed.
 
-The bar is silent when its stream is not a terminal (CI, pipes, notebooks) unless forced
-with ``enabled=True``.
+The bar shows on a terminal and in Jupyter (through ``tqdm.auto``: a widget bar where
+ipywidgets is installed, else a text bar in the cell's output); it is silent when its
+stream is neither (CI, pipes) unless forced with ``enabled=True``.
 
 Example:
   >>> bar = ProgressBar(jl.plan(spec), enabled=True)         # doctest: +SKIP
@@ -23,10 +24,10 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from typing import IO
 
 import numpy as np
-from tqdm import tqdm
 
 from jaxlab import conventions, labels
 
@@ -37,6 +38,38 @@ def is_terminal(stream: IO | None) -> bool:
         return bool(stream is not None and stream.isatty())
     except (AttributeError, ValueError):  # closed or exotic streams
         return False
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter (IPython) kernel, as ``tqdm.auto`` decides it."""
+    ipython = sys.modules.get("IPython")  # a kernel has imported it; nothing else to import
+    try:
+        shell = ipython.get_ipython() if ipython is not None else None
+        return shell is not None and "IPKernelApp" in shell.config
+    except Exception:  # an exotic or half-initialised shell is not a notebook
+        return False
+
+
+def interactive(stream: IO | None) -> bool:
+    """Whether a bar on ``stream`` is seen as it moves: a terminal, or a Jupyter kernel's
+    output (when ``stream`` is the kernel's ``sys.stderr``)."""
+    return is_terminal(stream) or (stream is sys.stderr and in_notebook())
+
+
+def _tqdm_class(own_stream: bool):
+    """tqdm's bar class: ``tqdm.auto``'s (a Jupyter widget where that works) for the default
+    stream, the text bar for a stream given by the caller."""
+    if own_stream:
+        from tqdm.std import tqdm
+        return tqdm
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings():
+        # Without ipywidgets tqdm.auto warns and falls back to the text bar: the bar still
+        # shows, so say it once in the docs rather than in every notebook.
+        warnings.simplefilter("ignore", TqdmWarning)
+        from tqdm.auto import tqdm
+    return tqdm
 
 
 def default_metric(names: list[str]) -> str:
@@ -54,14 +87,17 @@ class ProgressBar:
       plan: the sweep's :class:`jaxlab.sweep.Plan`.
       metric: the metric whose best value is shown (default :func:`default_metric`);
         its direction is :func:`jaxlab.conventions.maximize`'s.
-      enabled: ``None``: only when ``file`` is a terminal.
-      file: the stream (default ``sys.stderr``).
+      enabled: ``None``: only when ``file`` is a terminal, or in Jupyter (see
+        :func:`interactive`).
+      file: the stream (default ``sys.stderr``, through ``tqdm.auto``: a widget in
+        Jupyter where ipywidgets is installed).
     """
 
     def __init__(self, plan, *, metric: str | None = None, enabled: bool | None = None,
                  file: IO | None = None):
+        tqdm = _tqdm_class(own_stream=file is not None)
         file = sys.stderr if file is None else file
-        self.enabled = is_terminal(file) if enabled is None else bool(enabled)
+        self.enabled = interactive(file) if enabled is None else bool(enabled)
         self.epochs = [max(v.train.epochs for v in g.variants) for g in plan.groups]
         self.sizes = [len(g.variants) for g in plan.groups]
         self.metric = metric or default_metric(labels.metric_names(plan))

@@ -32,10 +32,12 @@ import uuid
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from flax import nnx
 
-from jaxlab import compiled, conventions, models, networks, plugins
+from jaxlab import compiled, conventions, labels, models, networks, plugins
 from jaxlab.atomic import atomic_open, atomic_write_text
 from jaxlab.config import Sweep
 from jaxlab.errors import ConfigError, DiskFull, is_disk_full
@@ -115,6 +117,24 @@ class TrainedModel:
         return out
 
 
+def _nnx_module(m: TrainedModel) -> nnx.Module:
+    """``m`` as an NNX module with its arrays (see :meth:`Result.module`)."""
+    params = jax.tree.map(jnp.asarray, m.params)
+    stats = jax.tree.map(jnp.asarray, m.batch_stats)
+    if m.module is None:
+        dtype = conventions.float_dtype(m.dtype, jnp)
+        shape = nnx.eval_shape(lambda: models.VariantMLP(m.arch, m.widths, param_dtype=dtype,
+                                                         rngs=nnx.Rngs(0)))
+        graphdef, abs_params, abs_stats = nnx.split(shape, nnx.Param, nnx.BatchStat)
+        return nnx.merge(graphdef, models.to_state(abs_params, params),
+                         models.to_state(abs_stats, stats))
+    net, _ = m.net()
+    graphdef, own, rngs, rest = nnx.split(net.build(jax.random.PRNGKey(0)), nnx.Param,
+                                          nnx.RngState, ...)
+    return nnx.merge(graphdef, models.to_state(own, params), rngs,
+                     models.to_state(rest, stats))
+
+
 def _take(tree, i: int):
     return jax.tree.map(lambda a: np.asarray(a[i]), tree)
 
@@ -154,6 +174,49 @@ class Result:
     models: list[TrainedModel]
     timing: list[dict] = dataclasses.field(default_factory=list)
 
+    def __repr__(self) -> str:
+        """A few lines: size, groups, epochs, metrics, statuses, the best variant.
+
+        Example::
+
+          Result 'demo': 9 variants in 1 group, 50 epochs
+            axes: train.learning_rate, train.batch_size
+            metrics: loss, accuracy, val_loss, val_accuracy
+            status: 8 ok, 1 diverged
+            best: v4 (learning_rate=0.01, batch_size=32), final val_accuracy 0.934
+        """
+        table = self.variants
+        n, name = len(self.models), self.spec.name
+        groups = table["group"].nunique() if "group" in table else 0
+        epochs = sorted({int(e) for e in table.get("epochs_run", [])})
+        run = (f"{epochs[0]}" if len(epochs) == 1 else
+               f"{epochs[0]}-{epochs[-1]}" if epochs else "0")
+        lines = [f"Result {name!r}: {n} variant{'s' * (n != 1)} in {groups} group"
+                 f"{'s' * (groups != 1)}, {run} epoch{'s' * (run != '1')}"]
+        if self.axes:
+            lines.append(f"  axes: {', '.join(self.axes)}")
+        metrics = conventions.summarized(table.columns, "best")
+        if metrics:
+            lines.append(f"  metrics: {', '.join(metrics)}")
+        if "status" in table and n:
+            counts = table["status"].value_counts()
+            lines.append("  status: " + ", ".join(f"{int(counts[s])} {s}" for s in STATUS
+                                                  if s in counts))
+        val = [m for m in metrics if m.startswith("val_")]
+        watch = ([m for m in val if m != "val_loss"] or val or metrics or [None])[0]
+        if watch is not None and n:
+            try:
+                best = self.best(watch)
+            except ConfigError:
+                lines.append(f"  best: none (no variant has a finite final {watch})")
+            else:
+                row = table.loc[best]
+                what = labels.describe({a: row[a] for a in self.axes})
+                value = row[conventions.summary_column("final", watch)]
+                lines.append(f"  best: v{best}{f' ({what})' if what else ''}, final {watch} "
+                             f"{value:.4g}")
+        return "\n".join(lines)
+
     # -- access ---------------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.models)
@@ -169,6 +232,22 @@ class Result:
         if m.module is not None:
             return m.params
         return models.slice_params(m.params, m.widths, m.depth, m.arch.n_in)
+
+    def module(self, i: int = 0) -> nnx.Module:
+        """Variant ``i`` as a Flax NNX module holding its trained parameters and batch stats.
+
+        The built-in MLP comes back as a :class:`jaxlab.models.VariantMLP` at the variant's
+        own width and depth, called as ``module(x)`` (inference mode; ``train=True`` for
+        batch statistics); a user module as its factory builds it, called as
+        ``module(x, train=False)``. Either gives the raw outputs of
+        ``result.models[i].logits(x)``. The module is a fresh copy: training it further
+        leaves the result as it is.
+
+        Example:
+          >>> model = result.module(result.best("val_accuracy"))     # doctest: +SKIP
+          >>> probs = jax.nn.softmax(model(x_val))                   # doctest: +SKIP
+        """
+        return _nnx_module(self.models[i])
 
     def predict(self, x, variant: int = 0) -> np.ndarray:
         return self.models[variant].predict(x)
@@ -324,6 +403,17 @@ class Result:
                 batch_stats=trees[i]["batch_stats"], widths=tuple(meta["widths"]),
                 depth=meta["depth"], module=meta.get("module")))
         return cls(spec, history, variants, loaded, manifest.get("timing", []))
+
+
+def load_result(path: str | os.PathLike) -> Result:
+    """Read a results directory (``result.save(path)``, ``jaxlab sweep --out path``): the same
+    as :meth:`Result.load`. (``jaxlab.load`` loads a data set.)
+
+    Example:
+      >>> result = jl.load_result("runs/demo")                  # doctest: +SKIP
+      >>> result.variants.head()                                # doctest: +SKIP
+    """
+    return Result.load(os.fspath(path))
 
 
 def _previous_version(manifest_path: str) -> str | None:

@@ -85,7 +85,7 @@ Save the results directory (CSV history and summary, the spec, every variant's
 parameters) to come back to it later, or to plot it from the shell with `jaxlab plot`."""),
     ("code", """\
 path = result.save("runs/quickstart")
-again = jl.Result.load(path)
+again = jl.load_result(path)
 plotting.compare(again, "val_accuracy", variants=[best, 0], train=True)"""),
 ]
 

@@ -41,3 +41,29 @@ def test_the_cli_answers_help_and_list_without_jax():
     proc = subprocess.run([sys.executable, "-m", "jaxlab.cli", "--help"], capture_output=True,
                           text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0 and "sweep" in proc.stdout
+
+
+def test_plotting_is_a_lazy_attribute_and_load_result_loads_a_result():
+    run("import sys\n"
+        "import jaxlab as jl\n"
+        "assert 'jaxlab.plotting' not in sys.modules and 'matplotlib' not in sys.modules\n"
+        "assert 'plotting' in dir(jl) and 'load_result' in jl.__all__\n"
+        "import jaxlab.plotting\n"
+        "assert jl.plotting is sys.modules['jaxlab.plotting']\n"
+        "assert callable(jl.plotting.curves) and 'matplotlib' not in sys.modules\n"
+        "from jaxlab.results import Result\n"
+        "assert jl.load_result.__module__ == 'jaxlab.results'\n")
+    run("import sys\n"
+        "import jaxlab as jl\n"
+        "assert callable(jl.plotting.heatmap)  # no import statement needed\n"
+        "assert 'matplotlib' not in sys.modules\n")
+
+
+def test_tensorflow_datasets_waits_for_a_tfds_data_set():
+    run("import sys\n"
+        "import jaxlab.data\n"
+        "from jaxlab import datasets_mnist\n"
+        "ds = jaxlab.data.load(jaxlab.data.DataConfig('digits', validation_split=0.2))\n"
+        "assert ds.x_train.shape == (1437, 64)\n"
+        "assert 'tensorflow_datasets' not in sys.modules, 'digits imported tfds'\n"
+        "assert 'tensorflow' not in sys.modules\n")

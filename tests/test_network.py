@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import pandas as pd
 import pytest
+from flax import nnx
 from sklearn.datasets import make_blobs
 
 import jaxlab as jl
@@ -45,6 +47,36 @@ def test_history_has_a_row_per_epoch_and_validation_columns(fitted):
     assert "variant" not in history.columns
     assert history.loss.iloc[-1] < history.loss.iloc[0]  # it learned
     assert (history.examples.diff().dropna() == N_TRAIN).all()  # 140 training samples/epoch
+
+
+def test_fit_returns_a_keras_history_that_is_the_history_frame(fitted):
+    net, history = fitted
+    assert isinstance(history, pd.DataFrame)  # existing code keeps working
+    assert history.model is net
+    frame = history.frame
+    assert type(frame) is pd.DataFrame
+    assert set(history.history) == set(frame.columns) - {"epoch"}
+    for name, values in history.history.items():
+        assert isinstance(values, list) and values == frame[name].tolist()
+    assert len(history.history["val_accuracy"]) == EPOCHS
+    assert history.history["loss"][-1] == history.loss.iloc[-1]
+    assert type(history.tail(2)) is pd.DataFrame  # slices are plain frames
+
+
+def test_module_is_the_trained_network(fitted, blobs):
+    net, _ = fitted
+    x, _ = blobs
+    module = net.module
+    assert isinstance(module, nnx.Module)
+    want = net.result.models[0].logits(x)
+    np.testing.assert_allclose(np.asarray(module(x)), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(nnx.jit(lambda m, x: m(x))(module, x)), want)
+    np.testing.assert_allclose(jax.nn.softmax(module(x)), net.predict(x), rtol=1e-5, atol=1e-7)
+    got = nnx.to_pure_dict(nnx.state(module, nnx.Param))
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(net.params), strict=True):
+        np.testing.assert_array_equal(a, b)  # width 16 everywhere: nothing padded
+    with pytest.raises(ConfigError, match="Network.*fit"):
+        jl.Network(hidden=(4,)).module  # noqa: B018
 
 
 def test_validation_is_the_last_30_percent(fitted, blobs):

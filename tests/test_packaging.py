@@ -82,6 +82,14 @@ def test_the_wheel_installs_only_the_jaxlab_package(tmp_path):
     assert tops == {"jaxlab"}
     assert {"jaxlab/course/__init__.py", "jaxlab/course/framework.py",
             "jaxlab/course/batch_size.py", "jaxlab/course/problems.py"} <= set(names)
+    assert "jaxlab/py.typed" in names  # PEP 561: type checkers use jaxlab's hints
+    (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+    meta = zipfile.ZipFile(wheel).read(metadata).decode()
+    assert "License-Expression: Apache-2.0" in meta  # the SPDX field, no license table
+    requires = [line for line in meta.splitlines() if line.startswith("Requires-Dist:")]
+    assert "Requires-Dist: flax>=0.12" in requires
+    capped = [r for r in requires if "<" in r.split(";")[0]]
+    assert not capped, f"upper caps without a stated reason: {capped}"
     (top_level,) = [n for n in names if n.endswith(".dist-info/top_level.txt")] or [None]
     if top_level:  # setuptools writes it; the names Python may import from this wheel
         assert zipfile.ZipFile(wheel).read(top_level).decode().split() == ["jaxlab"]

@@ -180,6 +180,32 @@ def test_compare_two_variants_and_two_results(result):
     assert len(labels) == 6 and labels[0].startswith("a: v0") and labels[3].startswith("b: v0")
 
 
+# -- drawing into the caller's Axes -------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["curves", "sensitivity", "heatmap", "compare"])
+def test_each_plot_draws_into_a_given_axes_and_returns_its_figure(result, kind):
+    fig = Figure()
+    left, right = fig.subplots(1, 2)
+    got = getattr(plotting, kind)(result, "val_loss", ax=right)
+    assert got is fig
+    assert not left.lines and not left.images  # only the Axes given is drawn into
+    drawn = right.images if kind == "heatmap" else right.lines
+    assert drawn
+    assert all(a in (left, right) or a.get_label() == "<colorbar>" for a in fig.axes)
+    if kind == "curves":
+        assert len(right.lines) == n_variants() and right.get_title() == "val_loss"
+        assert fig.get_suptitle() == ""  # the caller's figure keeps its own title
+
+
+def test_curves_with_facets_draw_into_one_given_axes_per_panel(result):
+    fig = Figure()
+    axs = fig.subplots(1, len(BATCH_SIZES))  # an array of Axes, as plt.subplots gives
+    assert plotting.curves(result, "val_accuracy", facet="batch_size", ax=axs) is fig
+    assert [ax.get_title() for ax in axs] == [f"batch_size={b}" for b in BATCH_SIZES]
+    assert sum(len(ax.lines) for ax in axs) == n_variants()
+    with pytest.raises(ConfigError, match=rf"ax.*{len(BATCH_SIZES)} panels.*batch_size"):
+        plotting.curves(result, "val_accuracy", facet="batch_size", ax=axs[0])
+
+
 # -- files --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["curves", "sensitivity", "heatmap", "compare"])
 def test_saved_png_has_the_figure_size_in_pixels(result, tmp_path, kind):

@@ -4,6 +4,8 @@ and that it is silent off a terminal unless forced."""
 from __future__ import annotations
 
 import io
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -100,3 +102,48 @@ def test_run_with_progress_prints_to_stderr(capsys):
     assert "compiled in" in err and "epoch 2/2" in err and "2/2" in err
     jl.run(tiny_spec(epochs=2), progress=False, compilation_cache=False)
     assert capsys.readouterr().err == ""
+
+
+def test_a_jupyter_kernel_counts_as_interactive(monkeypatch):
+    class Shell:
+        config = {"IPKernelApp": {}}  # what IPython's kernel app sets, as tqdm.auto checks
+
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = lambda: Shell()
+    assert not progress.in_notebook()  # pytest is no kernel
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    assert progress.in_notebook()
+    assert progress.interactive(sys.stderr)
+    assert not progress.interactive(io.StringIO())  # a stream of the caller's: as told
+    Shell.config = {"TerminalIPythonApp": {}}  # the IPython console is not a notebook
+    assert not progress.in_notebook()
+
+
+def test_the_default_stream_uses_tqdm_auto_and_a_given_one_the_text_bar():
+    import tqdm.auto
+    import tqdm.std
+
+    plan = jl.plan(tiny_spec())
+    assert type(progress.ProgressBar(plan, enabled=False)._bar) is tqdm.auto.tqdm
+    assert type(progress.ProgressBar(plan, file=io.StringIO())._bar) is tqdm.std.tqdm
+
+
+def test_the_bar_shows_in_a_jupyter_notebook_by_default(tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("JAXLAB_COMPILATION_CACHE", "0")  # the kernel inherits it
+    code = ("import jaxlab as jl\n"
+            "spec = jl.Sweep(data=jl.DataConfig('blobs', options={'n_samples': 60}, "
+            "train_size=40), model=jl.ModelConfig(hidden=(4,)), "
+            "train=jl.TrainConfig(epochs=2), name='nb')\n"
+            "result = jl.run(spec)")  # progress=None: a bar in a notebook too
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = nb.cells[0].outputs
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    widget = any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                 for o in outputs)
+    assert "compiled in" in text  # the compile line, on the bar's stream
+    assert widget or "2/2" in text  # a widget (ipywidgets installed) or the text bar

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import pandas as pd
 import pytest
+from flax import nnx
 
 import jaxlab as jl
 from jaxlab.errors import ConfigError
@@ -129,6 +130,38 @@ def test_params_have_each_variants_own_depth(mixed, data):
                                rtol=1e-5, atol=1e-6)
 
 
+def test_module_gives_each_variants_network_as_an_nnx_module(mixed, data, tmp_path):
+    x = data.x_val
+    loaded = Result.load(mixed.save(str(tmp_path / "r")))
+    for r in (mixed, loaded):
+        for v in (0, 2):  # hidden (4, 5): its narrower layer masked; hidden (6,)
+            module = r.module(v)
+            assert isinstance(module, nnx.Module)
+            assert module.widths == tuple(mixed.models[v].widths)
+            np.testing.assert_allclose(np.asarray(module(x)), mixed.models[v].logits(x),
+                                       rtol=1e-5, atol=1e-6)
+
+
+def test_module_of_batch_norm_and_user_modules_carries_the_batch_stats(data):
+    from tests.models_for_tests import NormDropNet
+
+    x = data.x_val
+    for model in (jl.ModelConfig(hidden=(5,), batch_norm="before"),
+                  jl.ModelConfig(module=NormDropNet, options={"hidden": 6})):
+        spec = jl.Sweep(data=blobs(), model=model, train=jl.TrainConfig(epochs=2, batch_size=16))
+        r = jl.run(spec, compilation_cache=False)
+        module = r.module(0)
+        stats = nnx.to_pure_dict(nnx.state(module, nnx.BatchStat))
+        for a, b in zip(jax.tree.leaves(stats), jax.tree.leaves(r.models[0].batch_stats),
+                        strict=True):
+            np.testing.assert_array_equal(a, b)
+        means = [a for path, a in jax.tree_util.tree_leaves_with_path(stats)
+                 if getattr(path[-1], "key", None) == "mean"]
+        assert means and all(np.any(a != 0) for a in means)  # trained, not the initial 0
+        np.testing.assert_allclose(np.asarray(module(x, train=False)), r.models[0].logits(x),
+                                   rtol=1e-5, atol=1e-6)
+
+
 # ----------------------------------------------------------------------------- divergence
 
 
@@ -193,6 +226,30 @@ def test_save_load_round_trip_of_list_valued_axes_and_a_diverged_variant(mixed, 
     loaded = Result.load(str(tmp_path / "single"))
     pd.testing.assert_frame_equal(loaded.history, single.history)
     pd.testing.assert_frame_equal(loaded.variants, single.variants)
+
+
+def test_load_result_is_result_load(mixed, tmp_path):
+    path = mixed.save(str(tmp_path / "r"))
+    for loaded in (jl.load_result(path), jl.load_result(tmp_path / "r")):
+        assert isinstance(loaded, Result)
+        pd.testing.assert_frame_equal(loaded.history, Result.load(path).history)
+    with pytest.raises(ConfigError, match="results"):
+        jl.load_result(str(tmp_path / "nothing"))
+
+
+def test_repr_is_a_short_summary(mixed, result):
+    text = repr(mixed)
+    assert len(text.splitlines()) <= 6 and len(text) < 500
+    assert text.splitlines()[0].startswith("Result ") and "3 variants in 1 group" in text
+    assert "1-3 epochs" in text  # the diverged variant stopped after its first
+    assert "train.learning_rate, model.hidden" in text
+    assert "metrics: accuracy, loss, val_accuracy, val_loss" in text
+    assert "status: 2 ok, 1 diverged" in text
+    best = mixed.best("val_accuracy")
+    value = mixed.variants.loc[best, "final_val_accuracy"]
+    assert f"best: v{best} (" in text and f"final val_accuracy {value:.4g}" in text
+    assert "4 variants in 1 group, 3 epochs" in repr(result)
+    assert str(result) == repr(result)
 
 
 def test_saved_files_get_ordinary_permissions(result, tmp_path):
