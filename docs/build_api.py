@@ -13,11 +13,13 @@ import os
 import sys
 import warnings
 
+#: ``jaxlab.plotting`` is a public attribute of ``jaxlab`` (in its ``__all__``), so pdoc adds
+#: its page with the package's; listing it again would be a (fatal) duplicate.
 MODULES = [
     "jaxlab", "jaxlab.api", "jaxlab.config", "jaxlab.hparams", "jaxlab.data",
     "jaxlab.networks", "jaxlab.models", "jaxlab.optim", "jaxlab.losses", "jaxlab.metrics",
     "jaxlab.engine", "jaxlab.compiled", "jaxlab.planning", "jaxlab.variants", "jaxlab.runner",
-    "jaxlab.results", "jaxlab.plotting", "jaxlab.loggers", "jaxlab.tblog", "jaxlab.checkpoint",
+    "jaxlab.results", "jaxlab.loggers", "jaxlab.tblog", "jaxlab.checkpoint",
     "jaxlab.memory", "jaxlab.distributed", "jaxlab.halving", "jaxlab.recipes",
     "jaxlab.conventions", "jaxlab.errors", "jaxlab.cache", "jaxlab.plugins", "jaxlab.course",
 ]
