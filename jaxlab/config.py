@@ -68,12 +68,18 @@ class ModelConfig:
     activation: str = hparam("relu", choice(*ACTIVATIONS), "hidden activation (MLP)")
     kernel_init: str = hparam("glorot_uniform", choice(*KERNEL_INITS),
                               "kernel initializer, Keras' definitions (MLP)", "init")
-    output_init: str = hparam("same", choice("same", *KERNEL_INITS),
-                              "the output layer's kernel initializer ('same': kernel_init; "
-                              "Keras' Dense default is glorot_uniform) (MLP)", "init")
+    output_init: str = hparam("glorot_uniform", choice("same", *KERNEL_INITS),
+                              "the output layer's kernel initializer (default: Keras' Dense "
+                              "default; 'same': kernel_init) (MLP)", "init")
     init_scale: float | None = hparam(None, real(0, optional=True),
                                       "initializer variance multiplier; for normal/uniform the "
                                       "std/limit itself (unset: 1, or 0.05 as in Keras)", "init")
+    init_min: float | None = hparam(None, real(optional=True),
+                                    "lower bound of 'uniform' kernels, Keras' RandomUniform "
+                                    "minval (unset: -limit)", "init")
+    init_max: float | None = hparam(None, real(optional=True),
+                                    "upper bound of 'uniform' kernels, Keras' RandomUniform "
+                                    "maxval (unset: +limit)", "init")
     dropout: float = hparam(0.0, fraction(), "dropout rate after every hidden layer (MLP)",
                             "variant")
     batch_norm: str = hparam("none", choice(*BATCH_NORM),
@@ -96,8 +102,9 @@ class ModelConfig:
         return self.hidden if self.hidden is not None else (self.width,) * self.depth
 
     @property
-    def scale(self) -> float:
-        return _scale(self.kernel_init, self.init_scale)
+    def scale(self) -> tuple[float, float]:
+        """The hidden layers' initializer data ``(scale, shift)``: kernel = shift + scale * draw."""
+        return _affine(self.kernel_init, self.init_scale, self.init_min, self.init_max)
 
     @property
     def output_kind(self) -> str:
@@ -105,8 +112,9 @@ class ModelConfig:
         return self.kernel_init if self.output_init == "same" else self.output_init
 
     @property
-    def output_scale(self) -> float:
-        return _scale(self.output_kind, self.init_scale)
+    def output_scale(self) -> tuple[float, float]:
+        """The output layer's ``(scale, shift)``."""
+        return _affine(self.output_kind, self.init_scale, self.init_min, self.init_max)
 
 
 def _scale(kind: str, init_scale: float | None) -> float:
@@ -114,6 +122,18 @@ def _scale(kind: str, init_scale: float | None) -> float:
     if init_scale is not None:
         return float(init_scale)
     return 0.05 if kind in ("normal", "uniform") else 1.0
+
+
+def _affine(kind: str, init_scale, init_min, init_max) -> tuple[float, float]:
+    """``(scale, shift)`` of ``kind``: a ``uniform`` kernel is U(init_min, init_max), each
+    bound defaulting to -/+ the limit; other kinds are not shifted."""
+    scale = _scale(kind, init_scale)
+    if kind != "uniform" or (init_min is None and init_max is None):
+        return scale, 0.0
+    lo = -scale if init_min is None else float(init_min)
+    hi = scale if init_max is None else float(init_max)
+    check(lo <= hi, "model.init_min", lo, f"must not exceed model.init_max ({hi})")
+    return (hi - lo) / 2, (hi + lo) / 2
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,7 +36,9 @@ Array = np.ndarray
 
 #: ``arrays`` names in-memory data (``from_arrays``), passed to ``run(..., dataset=...)``.
 DATASETS: tuple[str, ...] = (*datasets_sklearn.GENERATORS, "digits", *MNISTS, "arrays")
-SCALERS: tuple[str, ...] = ("none", "standardize", "minmax")
+SCALERS: tuple[str, ...] = ("none", "standardize", "minmax", "minmax_sym")
+#: Which rows a scaler is fitted on: the train part, or every row (the book's order).
+SCALE_FITS: tuple[str, ...] = ("train", "all")
 DTYPES: tuple[str, ...] = conventions.DTYPES
 TASKS: tuple[str, ...] = ("classification", "regression")
 _CONSTANT_RTOL = 1e-12  # a column whose spread is below this (relative) counts as constant
@@ -106,8 +108,11 @@ class DataConfig:
         train set and the rest the validation set.
       validation_split: Keras semantics: the last fraction of the samples, before any
         shuffling, is the validation set.
-      scale_x: ``none | standardize | minmax``, fitted on the train part only.
+      scale_x: ``none | standardize | minmax | minmax_sym`` (``minmax``: to [0, 1];
+        ``minmax_sym``: to [-1, 1], Keras' ``MinMaxScaler(feature_range=(-1, 1))``).
       scale_y: the same for regression targets.
+      scale_fit: ``train`` (fit the scalers on the train part) or ``all`` (on every row,
+        before the split, as code that scales before splitting does).
       data_dir: where offline MNIST files (or a tfds data dir) live.
       limit_train: keep only the first n train samples (after the split).
       limit_val: keep only the first n validation samples.
@@ -120,6 +125,7 @@ class DataConfig:
     validation_split: float | None = None
     scale_x: str = "none"
     scale_y: str = "none"
+    scale_fit: str = "train"
     data_dir: str | None = None
     limit_train: int | None = None
     limit_val: int | None = None
@@ -141,6 +147,8 @@ class DataConfig:
         object.__setattr__(self, "options", _FrozenDict(copy.deepcopy(dict(self.options))))
         _check_split_args(self.train_size, self.validation_split)
         _check_choices(self.scale_x, self.scale_y, self.dtype, datasets_sklearn.task(self.name))
+        if self.scale_fit not in SCALE_FITS:
+            raise unknown("data.scale_fit", self.scale_fit, SCALE_FITS)
         for field in ("limit_train", "limit_val"):
             n = getattr(self, field)
             check(n is None or (_is_int(n) and n >= 1), f"data.{field}", n, "must be an int >= 1")
@@ -281,9 +289,12 @@ def _fit_scaler(kind: str, a: Array) -> tuple[Array, Array] | None:
         return None
     if kind == "standardize":
         shift, scale = a.mean(0, dtype=np.float64), a.std(0, dtype=np.float64)
-    else:
+    elif kind == "minmax":
         shift = a.min(0).astype(np.float64)
         scale = a.max(0) - shift
+    else:  # minmax_sym: [min, max] -> [-1, 1]
+        lo, hi = a.min(0).astype(np.float64), a.max(0).astype(np.float64)
+        shift, scale = (lo + hi) / 2, (hi - lo) / 2
     constant = scale <= _CONSTANT_RTOL * np.maximum(np.abs(shift), 1.0)
     return shift, np.where(constant, 1.0, scale)  # constant columns: shift only, never /0
 
@@ -299,7 +310,7 @@ def _scale(a: Array | None, stats: tuple[Array, Array] | None, dtype: str) -> Ar
 
 def _build(x, y, x_val, y_val, *, task, n_classes, name, train_size=None, validation_split=None,
            limit_train=None, limit_val=None, scale_x="none", scale_y="none",
-           dtype="float32") -> Dataset:
+           dtype="float32", scale_fit="train") -> Dataset:
     """Validate, split, limit, scale (statistics of the train part) and cast."""
     _check_choices(scale_x, scale_y, dtype, task)
     validate(Dataset(x, y, x_val, y_val, task, n_classes, name))
@@ -313,10 +324,11 @@ def _build(x, y, x_val, y_val, *, task, n_classes, name, train_size=None, valida
     if limit_val is not None:
         check(x_val is not None, "data.limit_val", limit_val, "there is no validation data")
         x_val, y_val = x_val[:limit_val], y_val[:limit_val]
-    sx = _fit_scaler(scale_x, x)
+    every = scale_fit == "all" and x_val is not None
+    sx = _fit_scaler(scale_x, np.concatenate([x, x_val]) if every else x)
     x, x_val = _scale(x, sx, dtype), _scale(x_val, sx, dtype)
     if task == "regression":
-        sy = _fit_scaler(scale_y, y)
+        sy = _fit_scaler(scale_y, np.concatenate([y, y_val]) if every else y)
         y, y_val = _scale(y, sy, dtype), _scale(y_val, sy, dtype)
     else:
         y, y_val = y.astype(np.int32), None if y_val is None else y_val.astype(np.int32)
@@ -448,4 +460,4 @@ def load(cfg: DataConfig) -> Dataset:
     return _build(x, y, x_val, y_val, task=task, n_classes=n_classes, name=cfg.name,
                   train_size=cfg.train_size, validation_split=cfg.validation_split,
                   limit_train=cfg.limit_train, limit_val=cfg.limit_val, scale_x=cfg.scale_x,
-                  scale_y=cfg.scale_y, dtype=cfg.dtype)
+                  scale_y=cfg.scale_y, dtype=cfg.dtype, scale_fit=cfg.scale_fit)

@@ -31,6 +31,8 @@ LOSSES = CLASS_LOSSES + BINARY_LOSSES + REGRESSION_LOSSES
 METRICS = ("accuracy", "binary_accuracy", "mae", "mse")
 OUTPUT_ACTIVATIONS = ("auto", "softmax", "sigmoid", "tanh", "linear")
 
+_KERAS_EPS = 1e-7  # keras.config.epsilon()
+
 _ALIASES = {
     "mean_squared_error": "mse",
     "mean_absolute_error": "mae",
@@ -114,8 +116,11 @@ def _per_sample(name: str, out_kind: str) -> Callable[[Array, Array], Array]:
     if name == "msle":
 
         def msle(z, y):
-            p = jnp.maximum(_activate(out_kind, z), 0.0)  # Keras clips predictions at 0
-            return jnp.mean((jnp.log1p(p) - jnp.log1p(jnp.maximum(y, 0.0))) ** 2, axis=-1)
+            # Keras clamps predictions and targets at its epsilon before log1p, so targets
+            # at or below -1 (e.g. standardized ones) are accepted, as in Keras.
+            p = jnp.maximum(_activate(out_kind, z), _KERAS_EPS)
+            return jnp.mean((jnp.log1p(p) - jnp.log1p(jnp.maximum(y, _KERAS_EPS))) ** 2,
+                            axis=-1)
 
         return msle
     if name == "huber":
@@ -217,7 +222,8 @@ def make_objective(
       n_classes: number of classes (classification).
       n_targets: number of regression targets.
       output_activation: ``"auto"`` (chosen by the loss) or an explicit activation.
-      y_train: training labels, to check value ranges (e.g. ``msle`` needs targets > -1).
+      y_train: training labels, to check value ranges (reserved; ``msle`` clamps targets at
+        Keras' epsilon, as Keras does).
 
     Raises:
       ConfigError: naming ``train.loss``, ``train.metrics`` or ``model.output_activation``.
@@ -245,8 +251,6 @@ def make_objective(
         for m in metrics:
             check(m in ("mae", "mse"), "train.metrics", m,
                   "needs class labels; regression data supports mae and mse")
-        if loss == "msle" and y_train is not None and np.min(y_train) <= -1:
-            raise ConfigError("train.loss", loss, f"needs targets > -1, min is {np.min(y_train)}")
         n_out = int(n_targets or 1)
     else:
         check(n_classes is not None and n_classes >= 2, "data.n_classes", n_classes,

@@ -220,9 +220,13 @@ _TRUNC = 0.9544997361036416  # P(|z| < 2) for a standard normal
 
 
 def _kernel(kind: str, u: Array, fan_in, fan_out, scale, dtype) -> Array:
-    """A kernel from uniforms ``u`` with a variant's own (traced) fan-in and fan-out."""
+    """A kernel from uniforms ``u`` with a variant's own (traced) fan-in and fan-out;
+    ``scale`` is a scalar or ``(2,)`` ``(scale, shift)`` (kernel = shift + scale * draw)."""
     if kind == "zeros":
         return jnp.zeros(u.shape, dtype)
+    scale = jnp.asarray(scale, dtype)
+    if scale.ndim:  # a shift (uniform bounds) travels with the scale, as per-variant data
+        return _kernel(kind, u, fan_in, fan_out, scale[0], dtype) + scale[1]
     u = jnp.clip(u.astype(dtype), 1e-7, 1 - 1e-7)
     fan_in = jnp.maximum(fan_in, 1).astype(dtype)
     fan_out = jnp.maximum(fan_out, 1).astype(dtype)
@@ -259,7 +263,9 @@ def init_params(
       key: the variant's init key, ``(2,)`` uint32.
       widths: ``(D,)`` hidden widths (entries past ``depth`` are ignored).
       depth: number of hidden layers of the variant.
-      scale: multiplier of the initialiser's variance (``normal``/``uniform``: std / limit).
+      scale: multiplier of the initialiser's variance (``normal``/``uniform``: std / limit),
+        or ``(2,)`` ``(scale, shift)``: a ``uniform`` kernel U(lo, hi) is scale ``(hi - lo)
+        / 2``, shift ``(hi + lo) / 2``.
       kernel_init: initialiser name, see :data:`KERNEL_INITS`.
       output_init, output_scale: the output layer's initialiser and scale (default: the
         hidden layers').

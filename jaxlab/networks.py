@@ -83,7 +83,8 @@ class MLPNet:
         return {"widths": w, "depth": np.int32(len(widths))}
 
     def init(self, key, shape, *, kernel_init: tuple[str, str], scale) -> tuple[dict, dict]:
-        """``kernel_init``: the (hidden, output) initialisers; ``scale``: ``(2,)`` theirs."""
+        """``kernel_init``: the (hidden, output) initialisers; ``scale``: ``(2,)`` theirs, or
+        ``(2, 2)`` with each layer kind's shift (``uniform`` bounds)."""
         dtype = float_dtype(self.dtype, jnp)
         hidden, output = kernel_init
         params = models.init_params(self.arch, key, shape["widths"], shape["depth"], scale[0],

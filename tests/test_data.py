@@ -358,3 +358,19 @@ def test_mnist_through_tfds_mock_data(tmp_path):
     assert 0.0 <= ds.x_train.min() and ds.x_train.max() <= 1.0
     assert ds.y_train.dtype == np.int32 and ds.y_train.max() < 10
     np.testing.assert_array_equal(ds.x_val, reference.reshape(7, 784).astype(np.float32) / 255)
+
+
+def test_minmax_sym_fitted_on_all_rows():
+    """MinMaxScaler(feature_range=(-1, 1)) fitted on every row before the split (the book's
+    order): train and validation together span exactly [-1, 1]."""
+    cfg = DataConfig("circles", options=dict(n_samples=200, noise=0.1, random_state=1),
+                        train_size=100, scale_x="minmax_sym", scale_fit="all",
+                        dtype="float64")
+    ds = load(cfg)
+    every = np.concatenate([ds.x_train, ds.x_val])
+    np.testing.assert_allclose(every.min(0), -1.0, atol=1e-12)
+    np.testing.assert_allclose(every.max(0), 1.0, atol=1e-12)
+    train_only = load(dataclasses.replace(cfg, scale_fit="train"))
+    np.testing.assert_allclose(train_only.x_train.min(0), -1.0, atol=1e-12)
+    with pytest.raises(ConfigError, match="scale_fit"):
+        DataConfig("circles", scale_fit="val")

@@ -224,3 +224,28 @@ def test_adam_float32():
     _, worst = compare(spec_of(grid={"learning_rate": [1e-3, 1e-2], "batch_size": [7, 16]},
                                optimizer="adam", dtype="float32"), rtol=5e-5)
     print(f"adam float32 worst relative error {worst:.3g}")
+
+
+def test_uniform_bounds_deep_tanh_and_output_init_float64():
+    """Keras' RandomUniform(0, 1) on the hidden kernels of a deep tanh net (the course's
+    failing vanishing-gradient net), the output at glorot_uniform or the same init: the
+    bounds are per-variant data (one program), the draws lie within them, and training
+    matches the plain loop."""
+    spec = spec_of(zip={"init_min": [0.0, -0.3, 0.0], "init_max": [1.0, 0.3, 1.0],
+                        "output_init": ["glorot_uniform", "glorot_uniform", "same"]},
+                   model={"hidden": None, "width": 6, "depth": 4, "activation": "tanh",
+                          "kernel_init": "uniform"}, learning_rate=0.05)
+    plan = jl.plan(spec)
+    assert len(plan.groups) == 1
+    init = plan.initial_params()[0]
+    glorot_out = np.sqrt(6 / (6 + 3))
+    for j, (lo, hi) in enumerate([(0.0, 1.0), (-0.3, 0.3), (0.0, 1.0)]):
+        for l in range(4):
+            k = np.asarray(init["hidden"][l]["kernel"][j])
+            assert lo <= k.min() and k.max() <= hi and k.max() - k.min() > 0.6 * (hi - lo)
+        out = np.asarray(init["out"]["kernel"][j])
+        if j < 2:
+            assert np.abs(out).max() <= glorot_out and out.min() < 0
+        else:
+            assert out.min() >= 0 and out.max() <= 1
+    compare(spec)

@@ -190,7 +190,7 @@ def test_early_stopping_stops_and_restores_the_best_weights(quick):
     o = quick("early-stopping")
     n = o.findings.numbers
     assert n["stopped_fraction"] == 1 and n["mean_stop_epoch"] < n["epochs"]
-    assert n["stop_equals_best_plus_patience"] == 1  # Keras' rule, patience 2
+    assert n["stop_equals_best_plus_patience"] == 1  # Keras' rule
     assert n["restored_minus_best_relative"] < 1e-5  # the restored model is the best one
     assert n["val_loss_restored"] < n["val_loss_at_stop"]
     assert n["val_loss_restored"] < n["val_loss_reference_end"]  # better than training on
@@ -200,6 +200,9 @@ def test_early_stopping_stops_and_restores_the_best_weights(quick):
 def test_sigmoid_gradient_vanishes_relu_does_not(quick):
     o = quick("activations-vanishing")
     n = o.findings.numbers
+    # The course's failing net: tanh with RandomUniform(0, 1) kernels stays near chance.
+    assert n["test_accuracy_tanh_uniform"] < 0.6
+    assert n["test_accuracy_tanh"] > 0.7 and n["test_accuracy_relu"] > 0.7
     assert n["ratio_first_to_last_sigmoid"] < 0.1
     assert n["ratio_first_to_last_relu"] >= 0.1
     assert n["ratio_epoch_1_sigmoid"] < 0.1 <= n["ratio_epoch_1_relu"]
@@ -223,7 +226,7 @@ def test_unclipped_regression_diverges_clipped_trains(quick):
     o = quick("exploding-clipping")
     n = o.findings.numbers
     assert n["diverged_none"] == 1
-    for arm in ("norm_1", "value_0.5"):
+    for arm in ("norm_1", "value_5"):
         assert n[f"diverged_{arm}"] == 0
         assert math.isfinite(n[f"val_mse_{arm}"]) and n[f"val_mse_{arm}"] < n["bound"]
     assert n["bound"] == pytest.approx(0.05 * n["target_variance"])

@@ -114,7 +114,8 @@ def test_mse_and_mae():
 
 def test_msle_follows_keras():
     # keras.losses.mean_squared_logarithmic_error, with its epsilon = 1e-7
-    y = np.abs(TARGETS) * 3
+    y = TARGETS * 3  # some targets are below -1: Keras clamps them too
+    assert y.min() < -1
     z = PREDS * 2  # some predictions are negative: Keras clips them
     eps = 1e-7
     want = np.mean((np.log(np.maximum(z.astype(np.float64), eps) + 1)
@@ -229,8 +230,6 @@ def test_binary_losses_refuse_three_classes(loss):
 
 
 def test_other_mismatches():
-    with pytest.raises(ConfigError, match=r"train\.loss.*msle.*-1"):
-        objective("msle", task="regression", n_classes=None, y_train=np.array([[0.0], [-2.0]]))
     with pytest.raises(ConfigError, match=r"train\.metrics.*accuracy"):
         objective("mse", ("accuracy",), task="regression", n_classes=None)
     with pytest.raises(ConfigError, match=r"train\.metrics.*binary_accuracy"):

@@ -21,7 +21,7 @@ def spec(quick: bool) -> jl.Sweep:
     return jl.Sweep(
         data=problems.blobs3(),
         model=jl.ModelConfig(width=50, kernel_init="he_uniform"),
-        train=problems.sgd(loss="categorical_crossentropy", epochs=100 if quick else 200),
+        train=problems.sgd(loss="categorical_crossentropy", epochs=200),
         grid={"batch_size": [4, 32, 256] if quick else SIZES, "seed": problems.seeds(quick)},
         name="batch-size")
 

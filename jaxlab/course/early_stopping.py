@@ -1,9 +1,15 @@
 """early-stopping: stop when the validation loss stops improving, keep the best weights.
 
-DataCamp "Model validation": ``validation_split=0.3`` and ``EarlyStopping(patience=2)``
-with Adam, on scikit-learn's 8x8 digits (a small training set, so the network overfits and
-the validation loss turns up). A reference arm with patience as long as the run trains on
-to the end; both arms and every seed are one compiled program (patience is data).
+Better Deep Learning, "Halt training at the right time with early stopping", the book's
+form: ``make_moons(100, noise=0.2, random_state=1)``, the first 30 samples train and the
+other 70 validate, one hidden layer of 500 ReLU nodes -> sigmoid (Keras' default
+glorot_uniform), Adam (0.001), 4000 epochs, one batch of the 30 samples per epoch (Keras'
+batch 32 is larger than the training set: Keras takes one batch of everything, which
+jaxlab refuses, so the batch is 30), ``EarlyStopping(monitor="val_loss",
+patience=200)`` restoring the best weights, against no early stopping (a reference arm whose
+patience is the whole run). Both arms and every seed are one compiled program (patience is
+data). The DataCamp form (``validation_split=0.3``, ``patience=2``, 20 epochs, Adam) runs
+with ``--set`` overrides of the same fields; it is not the default.
 """
 
 from __future__ import annotations
@@ -16,17 +22,19 @@ from jaxlab import plotting
 from jaxlab.course import framework as ex
 from jaxlab.course import problems
 
-PATIENCE = 2
+PATIENCE = 200
 
 
 def spec(quick: bool) -> jl.Sweep:
-    epochs = 30 if quick else 60
+    epochs = 2000 if quick else 4000
     return jl.Sweep(
-        data=jl.DataConfig("digits", validation_split=0.3, limit_train=300),
-        model=jl.ModelConfig(hidden=(100, 100)),
-        train=jl.TrainConfig(optimizer="adam", learning_rate=0.01, epochs=epochs,
-                             early_stopping=True, monitor="val_loss",
-                             restore_best_weights=True),
+        data=jl.DataConfig("moons", options=dict(n_samples=100, noise=0.2, random_state=1),
+                           train_size=30),
+        model=jl.ModelConfig(width=500),
+        train=jl.TrainConfig(optimizer="adam", learning_rate=0.001, epochs=epochs,
+                             batch_size=30, loss="binary_crossentropy",
+                             metrics=("binary_accuracy",), early_stopping=True,
+                             monitor="val_loss", restore_best_weights=True),
         grid={"patience": [PATIENCE, epochs], "seed": problems.seeds(quick, default=5)},
         name="early-stopping")
 
@@ -51,8 +59,8 @@ def run(ctx: ex.Context) -> ex.Findings:
     es_restored = es.groupby("train.seed").restored_val_loss.mean()
     figures = (
         ctx.figure(plotting.curves(result, "val_loss", color="patience",
-                                   title="validation loss; o = stopped early (patience 2), "
-                                         "the reference trains on"),
+                                   title=f"validation loss; o = stopped early (patience "
+                                         f"{patience}), the reference trains on"),
                    "validation_loss_early_stopping.png"),
         ctx.figure(plotting.curves(result, "loss", color="patience",
                                    title="training loss"), "training_loss_early_stopping.png"),
@@ -67,7 +75,7 @@ def run(ctx: ex.Context) -> ex.Findings:
         "val_loss_at_stop": ex.number(es.last_val_loss.mean()),
         "val_loss_restored": ex.number(es.restored_val_loss.mean()),
         "val_loss_reference_end": ex.number(ref.last_val_loss.mean()),
-        "val_accuracy_restored": ex.number(es.final_val_accuracy.mean()),
+        "val_accuracy_restored": ex.number(es.final_val_binary_accuracy.mean()),
         "reference_best_epoch": ex.number(ref.best_epoch.mean()),
         "epochs_saved_fraction": ex.number(1 - es.stop_epoch.mean() / epochs),
     }
@@ -81,9 +89,9 @@ def run(ctx: ex.Context) -> ex.Findings:
                             ref.set_index("train.seed").last_val_loss.reindex(
                                 table["train.seed"]).to_numpy()})
     return ex.Findings(
-        claim="With a validation split of 0.3 and patience 2, early stopping ends training "
-              "two epochs after the validation loss stopped improving, and the restored "
-              "best weights generalize better than training on.",
+        claim=f"With patience {patience}, early stopping ends training {patience} epochs "
+              "after the validation loss stopped improving, and the restored best weights "
+              "generalize better than training on.",
         holds=holds,
         summary=f"every run stopped (epoch {es.stop_epoch.mean():.1f} on average, "
                 f"{es.best_epoch.mean():.1f} + {patience}) out of {epochs}; restored weights "
@@ -97,8 +105,8 @@ def run(ctx: ex.Context) -> ex.Findings:
 
 EXPERIMENT = ex.Experiment(
     name="early-stopping",
-    title="validation split 0.3, patience 2 (the course's settings); the stop epoch and "
-          "restored weights",
-    course="DataCamp 'Model validation' (EarlyStopping); lesson key lessons (stopping "
-           "criterion)",
+    title="moons, 30 train, 500 nodes, Adam, patience 200 (the book's settings); the stop "
+          "epoch and restored weights",
+    course="Better Deep Learning, ch. 'Halt training at the right time with early "
+           "stopping'; DataCamp 'Model validation' (EarlyStopping)",
     run=run)
