@@ -138,10 +138,6 @@ def fields(cls, role: str | tuple[str, ...] | None = None) -> list[dataclasses.F
             and (roles is None or f.metadata["role"] in roles)]
 
 
-def names(cls, role: str | tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls, role))
-
-
 def check_fields(config, section: str, where: str = "") -> None:
     """Refuse any field of ``config`` outside its domain, naming the field and value."""
     for f in fields(type(config)):

@@ -43,9 +43,5 @@ class Average(struct.PyTreeNode):
         return self.total / jnp.maximum(self.count, 1)
 
 
-def merge_all(a: dict[str, Average], b: dict[str, Average]) -> dict[str, Average]:
-    return {k: a[k].merge(b[k]) for k in a}
-
-
 def compute_all(metrics: dict[str, Average]) -> dict[str, jax.Array]:
     return {k: m.compute() for k, m in metrics.items()}

@@ -241,7 +241,3 @@ def current_learning_rate(spec: OptimizerSpec, opt_state, count) -> jax.Array:
     """The learning rate at update ``count`` from a variant's optimizer state."""
     return learning_rate(spec, opt_state.hyperparams, count)
 
-
-def hyperparams(opt_state) -> dict:
-    """The injected hyperparameters of a variant's optimizer state (name -> value)."""
-    return opt_state.hyperparams

@@ -124,8 +124,6 @@ def n_micro(n: int, b: int, m: int) -> int:
     return (n // b) * math.ceil(b / m) + math.ceil((n % b) / m)
 
 
-_n_micro = n_micro  # the name the tests know
-
 
 def _objective(v: Variant, ds: data_lib.Dataset):
     loss = v.train.loss
