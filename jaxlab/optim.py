@@ -91,11 +91,9 @@ def resolve(optimizer: str | Callable) -> Callable[..., optax.GradientTransforma
 
 def arguments(optimizer: str | Callable) -> dict[str, inspect.Parameter]:
     """The factory's keyword arguments besides ``learning_rate``."""
-    factory = resolve(optimizer)
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        raise ConfigError("train.optimizer", optimizer, "has no inspectable signature") from None
+    params = plugins.parameters(resolve(optimizer))
+    if params is None:
+        raise ConfigError("train.optimizer", optimizer, "has no inspectable signature")
     if "learning_rate" not in params:
         raise ConfigError("train.optimizer", optimizer,
                           "the factory must take a learning_rate argument")

@@ -8,6 +8,7 @@ looks the name up; a mistake is a :class:`ConfigError` naming the field.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from typing import Any
@@ -44,15 +45,28 @@ def name_of(ref: Any) -> str:
     return f"{module}:{getattr(ref, '__qualname__', repr(ref))}"
 
 
-def check_options(field: str, factory: Any, options, reserved: tuple[str, ...] = ()) -> None:
-    """Refuse an option ``factory`` does not take (unless it takes ``**kwargs``)."""
-    try:  # a class (an nnx.Module's metaclass hides it): the signature of its __init__
+@functools.cache
+def parameters(factory: Any) -> dict[str, inspect.Parameter] | None:
+    """``factory``'s parameters (a class: its ``__init__``'s, without ``self``, since an
+    nnx.Module's metaclass hides them), read once per factory; ``None``: not inspectable.
+
+    Planning asks for them for every variant: the cache keeps that to one ``inspect`` call.
+    """
+    try:
         target = factory.__init__ if inspect.isclass(factory) else factory
         params = dict(inspect.signature(target).parameters)
     except (TypeError, ValueError):
-        return  # not inspectable: the call will tell
+        return None
     if inspect.isclass(factory):
         params.pop(next(iter(params)), None)  # self
+    return params
+
+
+def check_options(field: str, factory: Any, options, reserved: tuple[str, ...] = ()) -> None:
+    """Refuse an option ``factory`` does not take (unless it takes ``**kwargs``)."""
+    params = parameters(factory)
+    if params is None:
+        return  # not inspectable: the call will tell
     if any(p.kind == p.VAR_KEYWORD for p in params.values()):
         return
     known = [k for k, p in params.items() if k not in reserved
