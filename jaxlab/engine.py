@@ -85,6 +85,7 @@ class Program:
       eval_chunk: samples per evaluation chunk.
       diagnostics: also record per-layer norms and unit health (MLP, :mod:`jaxlab.diagnostics`).
       freeze: some variant keeps its first ``freeze`` hidden layers fixed (MLP).
+      l2: some variant has an L2 weight (the penalty is computed only then).
     """
 
     net: Net
@@ -102,6 +103,7 @@ class Program:
     diagnostics: bool = False
     freeze: bool = False
     lockstep: bool = False
+    l2: bool = False
 
     @property
     def arch(self):
@@ -274,7 +276,8 @@ def microstep(prog: Program, tx: optax.GradientTransformation, st: TrainState, w
                                              train=True, sample_mask=smask)
         per = jnp.where(smask, prog.objective.per_sample_loss(logits, y), 0.0)
         total = jnp.sum(per) / blen.astype(dtype)
-        total += jnp.where(is_last, st.hp["l2"] * prog.net.penalty(params), 0.0)
+        if prog.l2:  # a pass over every kernel: only when some variant has an L2 weight
+            total += jnp.where(is_last, st.hp["l2"] * prog.net.penalty(params), 0.0)
         return total, (per, logits, model_state)
 
     (_, (per, logits, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(

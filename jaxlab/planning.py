@@ -195,6 +195,7 @@ def _program(vs: list[Variant], ds: data_lib.Dataset, objective) -> engine.Progr
         eval_chunk=min(t.eval_batch_size, max(ds.n_val, 1)),
         diagnostics=t.diagnostics,
         freeze=any(v.train.freeze > 0 for v in vs),
+        l2=any(v.train.l2 > 0 for v in vs),
     )
 
 
