@@ -57,7 +57,7 @@ def _versions() -> str:
 def findings_markdown(outcome: Outcome) -> str:
     """The text of ``findings.md``."""
     exp, f = outcome.experiment, outcome.findings
-    verdict = "**holds**" if f.holds else "**does not hold**"
+    verdict = "**holds**" if f.holds else "**not shown in this run**"
     lines = [f"# {exp.name}: {exp.title}", "",
              f"Course: {exp.course}", "",
              f"**Claim.** {f.claim}", "",
