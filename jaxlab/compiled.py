@@ -6,8 +6,8 @@ become the programs a sweep runs:
 * :func:`epoch_program`: one epoch of every variant of a device's share, ``vmap`` over
   variants inside a ``scan`` over microsteps, evaluation as a ``scan`` over chunks, under
   ``shard_map`` over the variant mesh and ``jit`` with the state donated;
-* :func:`init_params`, :func:`init_state`, :func:`finish`, :func:`logits`: the same
-  functions over a leading variant axis.
+* :func:`init_params`, :func:`init_state`, :func:`init_variants` (both as one program),
+  :func:`finish`, :func:`logits`: the same functions over a leading variant axis.
 
 Every program is cached by its static :class:`~jaxlab.engine.Program`, so new values of
 any swept number reuse it.
@@ -89,14 +89,25 @@ def epoch_program(prog: engine.Program, mesh):
 probe_epoch = jax.jit(_epoch, static_argnums=0, donate_argnums=1)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def init_params(net, kernel_init, keys, shapes, scale):
+def _init_params(net, kinds, which, keys, shapes, scale):
     """Initial ``(params, model_state)`` of every variant: ``keys`` ``(V, 2)``, ``shapes``
-    ``(V, ...)``, ``scale`` ``(V, 2)`` (hidden and output layers')."""
-    def one(k, shape, s):
-        return net.init(k, shape, kernel_init=kernel_init, scale=s)
+    ``(V, ...)``, ``scale`` ``(V, 2)`` (hidden and output layers'); variant ``v`` uses the
+    initializers ``kinds[which[v]]`` (one draw per kind, rows picked after)."""
+    out = None
+    for i, kind in enumerate(kinds):
+        part = jax.vmap(lambda k, s, c, kind=kind: net.init(k, s, kernel_init=kind, scale=c))(
+            keys, shapes, scale)
+        if out is None:
+            out = part
+        else:
+            pick = which == i
+            out = jax.tree.map(
+                lambda a, b, p=pick: jnp.where(p.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
+                part, out)
+    return out
 
-    return jax.vmap(one)(keys, shapes, scale)
+
+init_params = jax.jit(_init_params, static_argnums=(0, 1))
 
 
 def _init_state(prog, params, model_state, opt_hp, hp, shapes, skeys, dkeys):
@@ -108,20 +119,20 @@ init_state = jax.jit(_init_state, static_argnums=0)
 abstract_state = _init_state  # for jax.eval_shape: the same function, not compiled
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def init_variants(prog, kinds, which, keys, shapes, scale, opt_hp, hp, skeys, dkeys):
+    """:func:`init_params` then :func:`init_state` as one program (one compile, not two)."""
+    params, model_state = _init_params(prog.net, kinds, which, keys, shapes, scale)
+    return _init_state(prog, params, model_state, opt_hp, hp, shapes, skeys, dkeys)
+abstract_state = _init_state  # for jax.eval_shape: the same function, not compiled
+
+
 @functools.partial(jax.jit, static_argnums=0)
 def finish(prog: engine.Program, state):
     return jax.vmap(engine.finish, in_axes=(None, 0))(prog, state)
 
 
 logits = jax.jit(engine.logits, static_argnums=0)
-
-
-@jax.jit
-def fold_keys(seeds, streams):
-    """``fold_in(PRNGKey(seeds[k, v]), streams[k])``: raw keys ``(K, V, 2)`` from seeds
-    ``(K, V)``, one program for every stream."""
-    one = jax.vmap(lambda s, i: jax.random.fold_in(jax.random.PRNGKey(s), i), in_axes=(0, None))
-    return jax.vmap(one)(seeds, streams)
 
 
 def unit_masks(arch, widths, depth):

@@ -22,6 +22,7 @@ from jaxlab import compiled, engine, hparams, optim
 from jaxlab.config import ModelConfig, TrainConfig, Variant
 from jaxlab.conventions import float_dtype
 from jaxlab.errors import check
+from jaxlab.keys import fold_in
 from jaxlab.networks import MLPNet
 
 
@@ -63,8 +64,8 @@ def variant_keys(variants: Sequence[Variant]) -> tuple[np.ndarray, np.ndarray, n
                          else getattr(v.train, name) for v in variants], np.uint32)
 
     names = ("init_seed", "dropout_seed", "shuffle_seed")
-    keys = np.asarray(compiled.fold_keys(np.stack([seeds(n) for n in names]),
-                                         np.arange(len(names), dtype=np.uint32)))
+    keys = fold_in(np.stack([seeds(n) for n in names]),
+                   np.arange(len(names), dtype=np.uint32)[:, None])
     return keys[0], keys[1], keys[2]
 
 
@@ -78,29 +79,25 @@ def shapes(prog: engine.Program, variants: Sequence[Variant]) -> dict:
     return stack(rows) if rows and rows[0] else {}
 
 
-def _pick_rows(pick, a, b):
-    """Rows of ``a`` where ``pick`` (``(V,)`` bool), else rows of ``b``."""
-    return jnp.where(pick.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
+def _init_inputs(prog: engine.Program, variants: Sequence[Variant]) -> tuple:
+    """``(kinds, which, keys, shapes, scale)`` for :func:`compiled.init_params`: the distinct
+    ``(hidden, output)`` initializer pairs and each variant's index into them."""
+    dtype = float_dtype(prog.dtype)
+    keys = variant_keys(variants)[0]
+    scale = np.array([(v.model.scale, v.model.output_scale) for v in variants], dtype)
+    if isinstance(prog.net, MLPNet):
+        pairs = [(v.model.kernel_init, v.model.output_kind) for v in variants]
+    else:
+        pairs = [""] * len(variants)
+    kinds = tuple(dict.fromkeys(pairs))
+    which = np.array([kinds.index(k) for k in pairs], np.int32)
+    return kinds, which, keys, shapes(prog, variants), scale
 
 
 def init_params(prog: engine.Program, variants: Sequence[Variant]):
     """``(params, model_state)`` of the variants, leading ``V`` (each from its own seed)."""
-    dtype = float_dtype(prog.dtype)
-    keys = variant_keys(variants)[0]
-    shape = shapes(prog, variants)
-    scale = np.array([(v.model.scale, v.model.output_scale) for v in variants], dtype)
-    if not isinstance(prog.net, MLPNet):
-        return compiled.init_params(prog.net, "", keys, shape, scale)
-    kinds = [(v.model.kernel_init, v.model.output_kind) for v in variants]
-    out = None
-    for kind in dict.fromkeys(kinds):  # one draw per initializer kind, rows picked after
-        part = compiled.init_params(prog.net, kind, keys, shape, scale)
-        if out is None:
-            out = part
-        else:
-            pick = jnp.asarray([k == kind for k in kinds])
-            out = jax.tree.map(functools.partial(_pick_rows, pick), part, out)
-    return out
+    kinds, which, keys, shape, scale = _init_inputs(prog, variants)
+    return compiled.init_params(prog.net, kinds, which, keys, shape, scale)
 
 
 def init_rows(prog: engine.Program, variants: Sequence[Variant], params0=None
@@ -109,11 +106,14 @@ def init_rows(prog: engine.Program, variants: Sequence[Variant], params0=None
     opt_hp = stack([opt_hparams(prog, v) for v in variants])
     hp = stack([engine_hparams(prog, v) for v in variants])
     _, dkeys, skeys = variant_keys(variants)
-    params, model_state = init_params(prog, variants)
-    if params0 is not None:
-        params = params0
-    state = compiled.init_state(prog, params, model_state, opt_hp, hp, shapes(prog, variants),
-                                skeys, dkeys)
+    if params0 is None:  # one program draws the parameters and builds the state
+        kinds, which, keys, shape, scale = _init_inputs(prog, variants)
+        state = compiled.init_variants(prog, kinds, which, keys, shape, scale, opt_hp, hp,
+                                       skeys, dkeys)
+    else:
+        params, model_state = init_params(prog, variants)
+        state = compiled.init_state(prog, params0, model_state, opt_hp, hp,
+                                    shapes(prog, variants), skeys, dkeys)
     return jax.tree.map(np.array, jax.device_get(state))
 
 
