@@ -34,6 +34,7 @@ from jaxlab.plot_style import (
     color_map,
     figure_legend,
     legend_line,
+    legend_width,
     mark_handles,
     new_figure,
     outside_legend,
@@ -120,8 +121,13 @@ def curves(
 
     own = ax is None  # a grid of ours shares x and y; Axes given are labelled each
     if own:
-        fig, axs = panel_grid(len(panels), ncols, panel_size, extra_w=2.2 if color else 0.0,
-                              figsize=figsize)
+        extra_w = 2.2 if color else 0.0
+        if not color and len(panels) == 1:  # room beside a lone panel for its legend
+            names_of = {labels.describe({a: info[v]["values"][a] for a in axes
+                                         if a not in (facet, aggregate)}) for v in chosen}
+            if len(names_of) <= MAX_LEGEND and (len(names_of) > 1 or aggregate):
+                extra_w = legend_width(names_of)
+        fig, axs = panel_grid(len(panels), ncols, panel_size, extra_w=extra_w, figsize=figsize)
     else:
         axs = [ax] if hasattr(ax, "plot") else list(getattr(ax, "flat", ax))
         if len(axs) != len(panels):

@@ -247,6 +247,14 @@ def outside_legend(ax: Axes, handles: list | None = None, title: str | None = No
                      ncols=math.ceil(len(handles) / rows))
 
 
+def legend_width(texts, fontsize: str = "x-small") -> float:
+    """About how many inches a one-column legend of ``texts`` takes beside a panel."""
+    from matplotlib.font_manager import FontProperties
+
+    points = FontProperties(size=fontsize).get_size_in_points()
+    return 0.6 + 0.6 * points / 72 * max((len(t) for t in texts), default=0)
+
+
 def figure_legend(fig: Figure, axs: Sequence[Axes], handles: list,
                   title: str | None = None) -> None:
     """One legend outside the panels: to the right of a lone panel, else of all panels."""
