@@ -16,7 +16,7 @@ import errno
 import os
 from collections.abc import Iterator
 
-from jaxlab.errors import JaxlabError
+from jaxlab.errors import ConfigError, JaxlabError
 
 NAME = ".jaxlab.lock"
 
@@ -39,6 +39,7 @@ def hold(out: str, field: str = "--out") -> Iterator[str]:
 
     Raises:
       InUse: another process holds it.
+      ConfigError: ``out`` cannot be created (named as ``field``).
 
     Example:
       >>> with hold("runs/demo"):                                  # doctest: +SKIP
@@ -47,7 +48,11 @@ def hold(out: str, field: str = "--out") -> Iterator[str]:
     import fcntl
 
     created = not os.path.isdir(out)
-    os.makedirs(out, exist_ok=True)
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:  # a file on the way, no permission: one line, before compiling
+        raise ConfigError(field, out, f"cannot be created ({e.strerror or type(e).__name__})"
+                          ) from None
     path = os.path.join(out, NAME)
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

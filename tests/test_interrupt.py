@@ -214,6 +214,9 @@ def test_a_second_python_run_into_the_same_checkpoint_dir_is_refused(tmp_path):
         first.kill()
     assert first.returncode == 0, err
     assert not ckpts.exists()  # lock released and removed; the folder it made, empty, too
+    (tmp_path / "file").write_text("mine")
     with pytest.raises(ConfigError, match=r"^checkpoint_dir=.*exists and is not a directory"):
-        (tmp_path / "file").write_text("mine")
         jl.run(spec(), compilation_cache=False, checkpoint_dir=str(tmp_path / "file"))
+    with pytest.raises(ConfigError, match=r"^checkpoint_dir=.*cannot be created \(Not a dir"):
+        jl.run(spec(), compilation_cache=False, checkpoint_dir=str(tmp_path / "file" / "sub"))
+    assert (tmp_path / "file").read_text() == "mine"
