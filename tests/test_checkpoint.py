@@ -147,10 +147,14 @@ def test_resume_with_a_changed_spec_is_refused(tmp_path):
         jl.run(other, compilation_cache=False, checkpoint_dir=str(tmp_path), resume=True)
 
 
-def test_without_resume_a_run_starts_afresh(tmp_path, uninterrupted):
+def test_without_resume_a_run_starts_afresh(tmp_path, uninterrupted, capfd):
     preempt(tmp_path, at=1)
+    shutil.copytree(tmp_path / "2", tmp_path / "3.orbax-checkpoint-tmp")  # a save cut short
+    capfd.readouterr()
     fresh = jl.run(spec(), compilation_cache=False, checkpoint_dir=str(tmp_path))
     procs.assert_same(fresh, uninterrupted)
+    assert "removed 1 unfinished checkpoint save in" in capfd.readouterr().err
+    assert not (tmp_path / "3.orbax-checkpoint-tmp").exists()
 
 
 def test_sigkill_mid_run_then_resume(tmp_path):
