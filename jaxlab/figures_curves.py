@@ -335,8 +335,7 @@ def compare(
         ax.set_ylim(*ylim)
     kinds = marks.draw(ylim)
     # The legend names colours and styles once each, not every (colour, style) pair.
-    handles = [legend_line(what or metric, color=c) for what, c in colors.items()
-               if what or len(colors) > 1]
+    handles = [legend_line(what or metric, color=c) for what, c in colors.items()]
     if len(results) > 1:
         handles += [legend_line(n, color="gray", linestyle=st)
                     for n, st in zip(names, styles, strict=True)]
