@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import sys
@@ -72,7 +73,8 @@ def run(
         more runs in chunks (see :mod:`jaxlab.memory`). Default: the device memory where JAX
         reports it.
       checkpoint_dir: save the sweep there every ``checkpoint_every`` epochs and on SIGTERM
-        (see :mod:`jaxlab.checkpoint`).
+        (see :mod:`jaxlab.checkpoint`). One run at a time: a second ``run`` into the same
+        directory while this one trains raises :class:`jaxlab.lock.InUse` before compiling.
       resume: continue from the newest valid checkpoint in ``checkpoint_dir``.
       devices: shard the variants over these devices (default: every device of every
         process; see :mod:`jaxlab.distributed`).
@@ -82,9 +84,10 @@ def run(
     """
     if compilation_cache:
         sweep.enable_compilation_cache()
+    main = distributed.is_main()  # one writer in a multi-process sweep
+    held = _checkpoint_lock(checkpoint_dir, main)  # a file there is refused before planning
     p = plan(spec, dataset=dataset)
     own = []  # callbacks made here, closed here (also when training fails or is interrupted)
-    main = distributed.is_main()  # one writer in a multi-process sweep
     loggers = [loggers] if isinstance(loggers, str) else list(loggers)
     names = [x for x in loggers if isinstance(x, str)]
     if names or tensorboard is not None:
@@ -101,14 +104,29 @@ def run(
     if main and (progress or (progress is None and progress_lib.interactive(sys.stderr))):
         own.append(progress_lib.ProgressBar(p, enabled=True))
     try:
-        outputs = sweep.run_plan(p, init_params=init_params, callbacks=[*callbacks, *own],
-                                 memory_budget=memory_budget, checkpoint_dir=checkpoint_dir,
-                                 checkpoint_every=checkpoint_every, resume=resume,
-                                 devices=devices)
+        with held:
+            outputs = sweep.run_plan(p, init_params=init_params, callbacks=[*callbacks, *own],
+                                     memory_budget=memory_budget, checkpoint_dir=checkpoint_dir,
+                                     checkpoint_every=checkpoint_every, resume=resume,
+                                     devices=devices)
     finally:
         for cb in own:
             cb.close()
     return results.build(p, outputs)
+
+
+def _checkpoint_lock(checkpoint_dir: str | None, main: bool):
+    """One run per checkpoint directory: the main process holds its lock while training, so a
+    second run into it is refused (:class:`jaxlab.lock.InUse`, one line) before compiling."""
+    if checkpoint_dir is None or not main:
+        return contextlib.nullcontext()
+    import os
+
+    from jaxlab import lock
+
+    if os.path.exists(checkpoint_dir) and not os.path.isdir(checkpoint_dir):
+        raise ConfigError("checkpoint_dir", checkpoint_dir, "exists and is not a directory")
+    return lock.hold(checkpoint_dir, field="checkpoint_dir")
 
 
 def plan(spec: Sweep, *, dataset: data_lib.Dataset | None = None) -> sweep.Plan:

@@ -12,8 +12,12 @@ Epoch ``e`` of a variant draws its shuffle order and dropout masks from
 ``fold_in(key, e)``, so the epochs after the cursor replay exactly. Arrays are stored on the
 host without the padding dummies, so a checkpoint resumes on any number of devices.
 
-Orbax writes each checkpoint into a temporary directory and renames it into place, so a
-killed save leaves no checkpoint behind. Each array's CRC-32 is kept in the metadata, and
+Orbax writes each checkpoint into a temporary directory (``<step>.orbax-checkpoint-tmp...``)
+and renames it into place, so a killed save leaves no checkpoint behind, only that folder.
+The writer removes such folders when it opens the directory, saying so in one line, and only
+those it recognises as its own unfinished saves (a step number, orbax's suffix, and nothing
+inside but what a checkpoint holds); orbax's own clean-up, which would remove any folder
+whose name has the suffix, is off. Each array's CRC-32 is kept in the metadata, and
 the metadata carries the SHA-256 of its own canonical JSON (``sha256``): a checkpoint that
 fails to load or to verify (a flipped bit in the epoch cursor included) is skipped (with a
 warning) and the one before it used. The last :data:`KEEP` checkpoints are kept. Only the
@@ -41,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from jaxlab.errors import ConfigError, DiskFull, JaxlabError, is_disk_full
+from jaxlab.lock import NAME as LOCK
 
 KEEP = 2  # checkpoints kept
 FORMAT = 2  # 2: the metadata carries its own digest ("sha256"); 1 (read only): it does not
@@ -140,9 +145,10 @@ class Store:
             me = jax.process_index()
             if self.writer:
                 os.makedirs(self.directory, exist_ok=True)
+                self.remove_unfinished()
             options = ocp.CheckpointManagerOptions(
                 max_to_keep=KEEP, create=False, enable_async_checkpointing=False,
-                cleanup_tmp_directories=self.writer, read_only=not self.writer,
+                cleanup_tmp_directories=False, read_only=not self.writer,
                 # Each process acts alone: the writer saves host copies of the whole sweep,
                 # the readers read them; no orbax barrier involves the other processes.
                 multiprocessing_options=ocp.options.MultiprocessingOptions(
@@ -183,6 +189,27 @@ class Store:
             self._discard(step)
             raise DiskFull(os.path.join(self.directory, str(step)),
                            "the last good checkpoint is kept") from e
+
+    def remove_unfinished(self) -> list[str]:
+        """Remove the temporary folders of saves that never finished (a second Ctrl-C, a
+        kill or a crash during a save) and say so on stderr in one line (the writer only).
+
+        Only folders named ``<step>.orbax-checkpoint-tmp[-<n>]`` that hold nothing but a
+        checkpoint's entries are removed: anything else is left alone. Returns their names.
+        """
+        if not self.writer or not os.path.isdir(self.directory):
+            return []
+        ours, _ = _entries(self.directory)
+        unfinished = [n for n in ours if _TMP_NAME.fullmatch(n)]
+        for name in unfinished:
+            shutil.rmtree(os.path.join(self.directory, name))
+        if unfinished:
+            import sys
+
+            print(f"warning: removed {len(unfinished)} unfinished checkpoint save"
+                  f"{'s' * (len(unfinished) != 1)} in {self.directory} "
+                  f"({', '.join(unfinished)}), left by an interrupted run", file=sys.stderr)
+        return unfinished
 
     def _discard(self, step: int) -> None:
         """Remove what a failed save of ``step`` left: its temporary folders (and the step
@@ -266,6 +293,7 @@ class Store:
         (:class:`ConfigError`) and left as it is.
         """
         if self.writer and os.path.isdir(self.directory):
+            self.remove_unfinished()
             ours, foreign = _entries(self.directory)
             if foreign:
                 raise ConfigError("checkpoint_dir", self.directory,
@@ -286,6 +314,7 @@ class Store:
 # while it is being saved): the two items and orbax's own markers.
 _TMP = r"(\.orbax-checkpoint-tmp(-\d+)?)?"
 _STEP_NAME = re.compile(r"\d+" + _TMP)
+_TMP_NAME = re.compile(r"\d+\.orbax-checkpoint-tmp(-\d+)?")
 _STEP_ENTRY = re.compile(r"(arrays|meta|_CHECKPOINT_METADATA|commit_success\.txt)" + _TMP)
 
 
@@ -293,6 +322,8 @@ def _entries(directory: str) -> tuple[list[str], list[str]]:
     """The entries of a checkpoint directory: (jaxlab's step folders, anything else)."""
     ours, foreign = [], []
     for name in sorted(os.listdir(directory)):
+        if name == LOCK:  # the lock of the run that holds the directory (jaxlab.lock)
+            continue
         path = os.path.join(directory, name)
         mine = (_STEP_NAME.fullmatch(name) is not None and os.path.isdir(path)
                 and not os.path.islink(path)

@@ -167,13 +167,18 @@ def _plot(args: argparse.Namespace) -> int:
         fig = plotting.sensitivity(first, args.metric, axis=args.vs, value=args.value,
                                    color=args.color, aggregate=args.aggregate, band=args.band)
         parts = [args.value, a["vs"] and f"vs-{a['vs']}"]
+    elif kind == "bars":
+        fig = plotting.bars(first, args.metric, axis=args.vs, value=args.value, color=args.color)
+        parts = [args.value, a["vs"] and f"vs-{a['vs']}", a["color"] and f"color-{a['color']}"]
     elif kind == "heatmap":
         fig = plotting.heatmap(first, args.metric, x=args.cols, y=args.rows, value=args.value)
         parts = [args.value, a["rows"] and f"rows-{a['rows']}", a["cols"] and f"cols-{a['cols']}"]
     else:
         fig = plotting.compare(results, args.metric, variants=args.variants, x=args.x,
-                               train=args.train, logy=args.logy)
-        parts = [args.variants and "v" + "-".join(map(str, args.variants))]
+                               aggregate=args.aggregate, band=args.band, train=args.train,
+                               logy=args.logy)
+        parts = [args.variants and "v" + "-".join(map(str, args.variants)),
+                 a["aggregate"] and f"mean-{a['aggregate']}"]
     if kind in ("curves", "compare") and args.x != "epoch":
         parts.append(f"x-{args.x}")
     name = "_".join([kind, args.metric, *(p for p in parts if p)])
@@ -249,27 +254,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plot", help="draw figures from results directories")
     p.add_argument("results", nargs="+", help="results directory (several with --kind compare)")
-    p.add_argument("--kind", choices=("curves", "sensitivity", "heatmap", "compare"),
+    p.add_argument("--kind", choices=("curves", "sensitivity", "heatmap", "bars", "compare"),
                    help="curves (default), final metric vs one axis, heatmap over two axes, "
-                        "or compare results/variants (default for several directories)")
+                        "bars per value of one axis (95%% CI over seeds), or compare "
+                        "results/variants (default for several directories)")
     p.add_argument("--metric", default="val_accuracy", help="history column to plot")
     p.add_argument("--facet", help="curves: one panel per value of this axis")
-    p.add_argument("--color", help="curves, sensitivity: colour lines by this axis")
-    p.add_argument("--aggregate", help="curves, sensitivity: mean and band over this axis "
-                                       "(repeats, e.g. seed)")
-    p.add_argument("--band", choices=("std", "minmax", "none"), default="std")
+    p.add_argument("--color", help="curves, sensitivity, bars: colour lines (bars) by this "
+                                   "axis")
+    p.add_argument("--aggregate", help="curves, sensitivity, compare: mean and band over this "
+                                       "axis (repeats, e.g. seed)")
+    p.add_argument("--band", choices=("ci", "std", "minmax", "none"), default="ci",
+                   help="with --aggregate: 95%% confidence interval of the mean (default), "
+                        "± std, min-max or none")
     p.add_argument("--x", choices=("epoch", "updates", "examples"), default="epoch",
                    help="curves, compare: the x axis")
-    p.add_argument("--vs", metavar="AXIS", help="sensitivity: the axis on x "
+    p.add_argument("--vs", metavar="AXIS", help="sensitivity, bars: the axis on x "
                                                 "(default: learning rate)")
     p.add_argument("--rows", metavar="AXIS", help="heatmap rows (default: learning rate)")
     p.add_argument("--cols", metavar="AXIS", help="heatmap columns (default: batch size)")
     p.add_argument("--value", choices=("final", "best"), default="final",
-                   help="sensitivity, heatmap: final or best value of the metric")
+                   help="sensitivity, heatmap, bars: final or best value of the metric")
     p.add_argument("--variants", type=int, nargs="+", metavar="I",
                    help="only these variants (curves, compare)")
     p.add_argument("--train", action="store_true",
-                   help="compare: also draw the training counterpart, dashed")
+                   help="compare: also draw the training counterpart, fainter")
     p.add_argument("--logy", action="store_true", help="log y axis")
     p.add_argument("--out", help="output folder (default: RESULTS_DIR/plots)")
     p.add_argument("--format", choices=("png", "svg", "pdf"), default="png")

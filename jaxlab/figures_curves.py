@@ -16,6 +16,7 @@ from jaxlab.plot_data import (
     BANDS,
     X_AXES,
     axes_of,
+    band_words,
     check_choice,
     check_metric,
     curve,
@@ -33,8 +34,10 @@ from jaxlab.plot_style import (
     color_map,
     figure_legend,
     legend_line,
+    legend_width,
     mark_handles,
     new_figure,
+    outside_legend,
     panel_grid,
     robust_ylim,
     x_scale,
@@ -54,7 +57,7 @@ def curves(
     color: str | None = None,
     x: str = "epoch",
     aggregate: str | None = None,
-    band: str = "std",
+    band: str = "ci",
     variants: Sequence[int] | None = None,
     logx: bool | None = None,
     logy: bool = False,
@@ -75,8 +78,10 @@ def curves(
         swept axes (neither facet, colour nor aggregate) get line styles.
       x: ``epoch``, ``updates`` (optimizer updates) or ``examples`` (examples seen).
       aggregate: an axis whose values are repeats (``train.seed``): one mean line per group
-        of variants equal in every other axis, with a ``band``.
-      band: ``std`` (mean ± one standard deviation), ``minmax`` or ``none``.
+        of variants equal in every other axis, with a ``band``; the title says which.
+      band: ``ci`` (the 95% Student-t confidence interval of the mean over the repeats, see
+        :mod:`jaxlab.confidence`), ``std`` (mean ± one standard deviation), ``minmax`` or
+        ``none``.
       variants: only these variant indices (default: all).
       logx: log x axis; ``None``: only for ``x="updates"`` (batch sizes differ by orders of
         magnitude in their update counts).
@@ -116,8 +121,13 @@ def curves(
 
     own = ax is None  # a grid of ours shares x and y; Axes given are labelled each
     if own:
-        fig, axs = panel_grid(len(panels), ncols, panel_size, extra_w=2.2 if color else 0.0,
-                              figsize=figsize)
+        extra_w = 2.2 if color else 0.0
+        if not color and len(panels) == 1:  # room beside a lone panel for its legend
+            names_of = {labels.describe({a: info[v]["values"][a] for a in axes
+                                         if a not in (facet, aggregate)}) for v in chosen}
+            if len(names_of) <= MAX_LEGEND and (len(names_of) > 1 or aggregate):
+                extra_w = legend_width(names_of)
+        fig, axs = panel_grid(len(panels), ncols, panel_size, extra_w=extra_w, figsize=figsize)
     else:
         axs = [ax] if hasattr(ax, "plot") else list(getattr(ax, "flat", ax))
         if len(axs) != len(panels):
@@ -167,7 +177,7 @@ def curves(
         if logy:
             ax.set_yscale("log")
         if not color and len(keys) <= MAX_LEGEND and (len(keys) > 1 or aggregate):
-            ax.legend(fontsize="x-small")
+            outside_legend(ax)
 
     for a in axs:
         where = a.get_subplotspec() if own else None
@@ -191,12 +201,11 @@ def curves(
         figure_legend(fig, axs, [*line_handles.values(), *mark_handles(kinds)])
     elif kinds and len(axs) == 1:  # add the marks to the panel's own legend, if any
         handles = axs[0].get_legend_handles_labels()[0] if axs[0].get_legend() else []
-        axs[0].legend(handles=[*handles, *mark_handles(kinds)], fontsize="x-small")
+        outside_legend(axs[0], [*handles, *mark_handles(kinds)])
     elif kinds:
         figure_legend(fig, axs, mark_handles(kinds))
     if title is None and aggregate:
-        spread = {"std": " ± std", "minmax": ", min-max", "none": ""}[band]
-        title = f"{metric} (mean{spread} over {names[aggregate]})"
+        title = f"{metric} ({band_words(band, names[aggregate])})"
     if own:
         fig.suptitle(title or metric, fontsize="medium")
     elif not facet:  # the caller's figure keeps its own title; the panel gets ours
@@ -211,13 +220,22 @@ def compare(
     variants: Sequence[int] | None = None,
     names: Sequence[str] | None = None,
     x: str = "epoch",
+    aggregate: str | None = None,
+    band: str = "ci",
     train: bool = False,
     logx: bool | None = None,
     logy: bool = False,
+    title: str | None = None,
     ax: Axes | None = None,
     figsize: tuple[float, float] = (7.0, 4.2),
 ) -> Figure:
     """Several results, or chosen variants of one, on one figure ("compare two models").
+
+    Lines are told apart by colour and line style: a colour per configuration (the same
+    hyperparameter values get the same colour in every result; no two configurations share
+    one, however many), a line style per result (solid for the first, dashed for the second,
+    ...). The legend, outside the plot, names the configurations by their values and the
+    results by their names.
 
     Args:
       results: a result, a sequence of results, or a mapping ``name -> result``.
@@ -225,14 +243,21 @@ def compare(
       variants: the variant indices to draw from each result (default: all).
       names: one name per result (default: the mapping's keys, else each spec's name).
       x: ``epoch``, ``updates`` or ``examples``.
+      aggregate: an axis whose values are repeats (``seed``): one mean line per group of
+        variants equal in every other axis, with a ``band`` (default: the 95% confidence
+        interval over the repeats); the title says which.
+      band: ``ci``, ``std``, ``minmax`` or ``none`` (see :func:`curves`).
       train: also draw the training counterpart of a validation metric (or the reverse),
-        dashed, in the same colour.
+        fainter, in the same colour and style.
+      title: the panel's title (default: ``metric``, and the band with ``aggregate``).
       ax: draw into this Axes instead of a new figure.
 
     Returns:
-      The figure; its Axes holds one line per (result, variant), two with ``train``.
+      The figure; its Axes holds one line per (result, variant), or per (result, group)
+      with ``aggregate``; two with ``train``.
     """
     check_choice("x", x, X_AXES)
+    check_choice("band", band, BANDS)
     if isinstance(results, Mapping):
         names, results = list(results), list(results.values())
     elif not isinstance(results, (list, tuple)):
@@ -246,9 +271,9 @@ def compare(
     if len(set(names)) < len(names):
         names = [f"{n} ({i})" for i, n in enumerate(names)]
     other = metric[4:] if metric.startswith("val_") else f"val_{metric}"
-    fig, ax = new_figure(ax, figsize)
-    lines = []
-    for name, r in zip(names, results, strict=True):
+    lines = []  # (result index, variants drawn as one line, their values, diverged?)
+    over = None
+    for ri, (name, r) in enumerate(zip(names, results, strict=True)):
         check_metric(r, metric)
         if train:
             check_metric(r, other)
@@ -258,24 +283,50 @@ def compare(
             if v not in info:
                 raise ConfigError("variants", v, f"no such variant in {name}; have "
                                                  f"0..{len(info) - 1}")
-            lines.append((name, r, v, info[v]))
-    colors = color_cycle(len(lines))
+        agg = labels.resolve_axis(aggregate, axes_of(r), field="aggregate") if aggregate \
+            else None
+        over = over or (labels.short_names(axes_of(r))[agg] if agg else None)
+        groups: dict[tuple, list[int]] = {}
+        for v in chosen:
+            key = tuple((a, info[v]["values"][a]) for a in axes_of(r) if a != agg)
+            groups.setdefault(key, []).append(v)
+        for key, vs in groups.items():
+            diverged = any(info[v]["status"] == "diverged" for v in vs)
+            lines.append((ri, vs, dict(key), diverged, info))
+    # One colour per configuration, shared by the results; one style per result.
+    configs = list(dict.fromkeys(labels.describe(values) for _, _, values, _, _ in lines))
+    colors = dict(zip(configs, color_cycle(len(configs)), strict=True))
+    styles = [LINE_STYLES[i % len(LINE_STYLES)] for i in range(len(results))]
+    fig, ax = new_figure(ax, figsize)
     marks = Marks()
     ok_vals, all_vals = [], []
-    for (name, r, v, inf), c in zip(lines, colors, strict=True):
-        what = labels.describe(inf["values"])
-        label = f"v{v}" + (f" ({what})" if what else "")
-        label = f"{name}: {label}" if len(results) > 1 else label
-        series = [(metric, "-", label if len(lines) > 1 else metric)]
+    for ri, vs, values, diverged, info in lines:
+        what = labels.describe(values)
+        c, style = colors[what], styles[ri]
+        base = what or "mean" if aggregate else f"v{vs[0]}" + (f" ({what})" if what else "")
+        label = f"{names[ri]}: {base}" if len(results) > 1 else base
+        series = [(metric, 1.0, label if len(lines) > 1 else metric)]
         if train:
-            series.append((other, "--", f"{label} [{other}]" if len(lines) > 1 else other))
-        for m, style, lab in series:
-            xs, ys, _ = curve(r.history, v, m, x)
-            ax.plot(xs, ys, color=c, linestyle=style, label=lab)
+            series.append((other, 0.45, f"{label} [{other}]" if len(lines) > 1 else other))
+        for m, alpha, lab in series:
+            r = results[ri]
+            if aggregate:
+                xs, ys, lo, hi = mean_and_band(r.history, vs, m, x, band)
+                if lo is not None:
+                    ax.fill_between(xs, lo, hi, color=c, alpha=0.15 * alpha, linewidth=0)
+                    all_vals += [lo, hi]
+                    if not diverged:
+                        ok_vals += [lo, hi]
+            else:
+                xs, ys, _ = curve(r.history, vs[0], m, x)
+            ax.plot(xs, ys, color=c, linestyle=style, alpha=alpha, label=lab,
+                    linewidth=1.5 if alpha == 1.0 else 1.0)
             all_vals.append(ys)
-            if inf["status"] != "diverged":
+            if not diverged:
                 ok_vals.append(ys)
-            marks.add(ax, inf["status"], xs, ys, c)
+            for v in vs:
+                if not aggregate:
+                    marks.add(ax, info[v]["status"], xs, ys, c)
     x_scale(ax, x, logx)
     if logy:
         ax.set_yscale("log")
@@ -283,8 +334,17 @@ def compare(
     if ylim is not None:
         ax.set_ylim(*ylim)
     kinds = marks.draw(ylim)
-    handles = list(ax.get_legend_handles_labels()[0]) if len(ax.lines) <= 2 * MAX_LEGEND else []
-    ax.legend(handles=handles + mark_handles(kinds), fontsize="x-small")
+    # The legend names colours and styles once each, not every (colour, style) pair.
+    handles = [legend_line(what or metric, color=c) for what, c in colors.items()]
+    if len(results) > 1:
+        handles += [legend_line(n, color="gray", linestyle=st)
+                    for n, st in zip(names, styles, strict=True)]
+    if train:
+        handles.append(legend_line(f"faint: {other}", color="gray", alpha=0.45))
+    outside_legend(ax, handles + mark_handles(kinds))
     ax.set_xlabel(X_AXES[x])
-    ax.set_ylabel(metric + (f" (dashed: {other})" if train else ""))
+    ax.set_ylabel(metric + (f" (faint: {other})" if train else ""))
+    if title is None and aggregate:
+        title = f"{metric} ({band_words(band, over)})"
+    ax.set_title(title or metric, fontsize="medium")
     return fig

@@ -1,8 +1,9 @@
-"""One jaxlab run per results directory: an exclusive lock on ``OUT/.jaxlab.lock``.
+"""One jaxlab run per directory: an exclusive lock on ``DIR/.jaxlab.lock``.
 
-``jaxlab sweep --out OUT`` holds the lock from before planning until it exits. A second run
-into the same ``OUT`` is refused at once (:class:`InUse`), before anything is compiled,
-instead of both writing the same checkpoints and results. The lock is ``flock`` on an open
+``jaxlab sweep --out OUT`` holds the lock of ``OUT`` from before planning until it exits, and
+``jl.run(spec, checkpoint_dir=D)`` the lock of ``D`` while it trains. A second run into the
+same directory is refused at once (:class:`InUse`), before anything is compiled, instead of
+both writing the same checkpoints and results. The lock is ``flock`` on an open
 file: the operating system releases it when the process ends, however it ends, so a killed
 run leaves no stale lock behind (a killed run may leave the file; it is not a lock). The
 file holds the owner's pid, for the message only, and is removed by its holder on release.
@@ -15,27 +16,30 @@ import errno
 import os
 from collections.abc import Iterator
 
-from jaxlab.errors import JaxlabError
+from jaxlab.errors import ConfigError, JaxlabError
 
 NAME = ".jaxlab.lock"
 
 
 class InUse(JaxlabError):
-    """Another process holds the lock of ``out``."""
+    """Another process holds the lock of ``out`` (the directory given as ``field``)."""
 
-    def __init__(self, out: str, pid: int | None):
-        self.out, self.pid = out, pid
+    def __init__(self, out: str, pid: int | None, field: str = "--out"):
+        self.out, self.pid, self.field = out, pid, field
         who = f"pid {pid}" if pid is not None else "pid unknown"
         super().__init__(f"{out} is in use by another jaxlab run ({who}); wait for it to end "
-                         "or choose another --out")
+                         f"or choose another {field}")
 
 
 @contextlib.contextmanager
-def hold(out: str) -> Iterator[str]:
-    """Hold the lock of the results directory ``out`` (created if missing) in the block.
+def hold(out: str, field: str = "--out") -> Iterator[str]:
+    """Hold the lock of the directory ``out`` (created if missing) in the block.
+
+    ``field`` names the directory's argument in the refusal (``--out``, ``checkpoint_dir``).
 
     Raises:
       InUse: another process holds it.
+      ConfigError: ``out`` cannot be created (named as ``field``).
 
     Example:
       >>> with hold("runs/demo"):                                  # doctest: +SKIP
@@ -44,7 +48,11 @@ def hold(out: str) -> Iterator[str]:
     import fcntl
 
     created = not os.path.isdir(out)
-    os.makedirs(out, exist_ok=True)
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:  # a file on the way, no permission: one line, before compiling
+        raise ConfigError(field, out, f"cannot be created ({e.strerror or type(e).__name__})"
+                          ) from None
     path = os.path.join(out, NAME)
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -55,7 +63,7 @@ def hold(out: str) -> Iterator[str]:
             os.close(fd)
             if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
-            raise InUse(out, owner) from None
+            raise InUse(out, owner, field) from None
         # Its last holder may have removed the file between our open and our lock: then
         # lock the file now at ``path`` instead.
         try:

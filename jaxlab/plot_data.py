@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jaxlab import conventions
+from jaxlab import confidence, conventions
 from jaxlab.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
 
 X_AXES = {"epoch": "epoch", "updates": "optimizer updates", "examples": "examples seen"}
-BANDS = ("std", "minmax", "none")
+BANDS = ("ci", "std", "minmax", "none")
 VALUES = conventions.SUMMARIES
 _NOT_METRICS = {"variant", "epoch", "updates", "examples"}
 
@@ -108,17 +108,36 @@ def mean_and_band(history: pd.DataFrame, vs: list[int], metric: str, x: str, ban
     arr = h.pivot(index="epoch", columns="variant", values=metric).to_numpy(np.float64)
     xs = (h.epoch.drop_duplicates().sort_values().to_numpy(np.float64)[:, None] if x == "epoch"
           else h.pivot(index="epoch", columns="variant", values=x).to_numpy(np.float64))
+    mean, lo, hi = spread(arr, band)
     with quiet():
-        mean = np.nanmean(arr, axis=1)
-        if band == "std":
-            sd = np.nanstd(arr, axis=1)
-            lo, hi = mean - sd, mean + sd
-        elif band == "minmax":
-            lo, hi = np.nanmin(arr, axis=1), np.nanmax(arr, axis=1)
-        else:
-            lo = hi = None
         xm = np.nanmean(xs, axis=1)
     return xm, mean, lo, hi
+
+
+def spread(arr: np.ndarray, band: str):
+    """Mean over the repeats (the last axis of ``arr``, NaNs dropped) and the edges of
+    ``band`` around it: ``ci`` (95% t interval, :mod:`jaxlab.confidence`), ``std`` (± one
+    standard deviation), ``minmax``; ``None`` edges for ``none``."""
+    arr = np.asarray(arr, np.float64)
+    with quiet():
+        mean = np.nanmean(arr, axis=-1)
+        if band == "ci":
+            _, lo, hi, _ = confidence.interval(arr, axis=-1)
+        elif band == "std":
+            sd = np.nanstd(arr, axis=-1)
+            lo, hi = mean - sd, mean + sd
+        elif band == "minmax":
+            lo, hi = np.nanmin(arr, axis=-1), np.nanmax(arr, axis=-1)
+        else:
+            lo = hi = None
+    return mean, lo, hi
+
+
+def band_words(band: str, over: str) -> str:
+    """What a mean line and its band show, for a title: ``mean, 95% CI over seed``."""
+    what = {"ci": f", {round(100 * confidence.LEVEL)}% CI", "std": " ± std",
+            "minmax": ", min-max", "none": ""}[band]
+    return f"mean{what} over {over}"
 
 
 @contextlib.contextmanager

@@ -72,9 +72,43 @@ def color_map(values: Sequence, cmap: str = "viridis") -> dict:
 
 
 def color_cycle(n: int) -> list:
-    """``n`` distinct qualitative colours."""
-    cm = colormap("tab10" if n <= 10 else "tab20")
-    return [cm(i % cm.N) for i in range(n)]
+    """``n`` distinct colours: ``tab10``'s up to 10, else ``viridis`` sampled at ``n``
+    evenly spaced points (a perceptual map: no two alike, however many lines)."""
+    if n <= 10:
+        cm = colormap("tab10")
+        return [cm(i) for i in range(n)]
+    cm = colormap("viridis")
+    # Stop short of viridis' pale yellow end, which vanishes on white.
+    return [cm(0.92 * i / (n - 1)) for i in range(n)]
+
+
+def grouped_bars(ax: Axes, categories: Sequence[str], series: dict, *, xlabel: str,
+                 ylabel: str, colors: Sequence | None = None) -> None:
+    """Bars of each series side by side over ``categories``, with error bars.
+
+    Args:
+      ax: the Axes to draw into.
+      categories: the x tick labels.
+      series: name -> ``(mean, low, high)`` arrays, one value per category; ``low`` and
+        ``high`` (the error bar's ends, e.g. a 95% interval) may be ``None``, and ``nan``
+        where a category has no interval.
+      xlabel, ylabel: the axis labels.
+      colors: one colour per series (default: :func:`color_cycle`).
+    """
+    x = np.arange(len(categories))
+    width = 0.8 / max(len(series), 1)
+    colors = colors or color_cycle(len(series))
+    for i, (name, (mean, low, high)) in enumerate(series.items()):
+        mean = np.asarray(mean, np.float64)
+        yerr = None if low is None else np.vstack([mean - np.asarray(low, np.float64),
+                                                   np.asarray(high, np.float64) - mean])
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, mean, width, label=str(name),
+               yerr=yerr, capsize=3, color=colors[i], ecolor="black")
+    ax.set_xticks(x, [str(c) for c in categories])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if len(series) > 1:
+        outside_legend(ax)
 
 
 # -- diverged and stopped marks ------------------------------------------------------------------
@@ -196,13 +230,38 @@ def legend_line(label: str, **style) -> Line2D:
     return Line2D([], [], label=label, **style)
 
 
+def outside_legend(ax: Axes, handles: list | None = None, title: str | None = None,
+                   fontsize: str = "x-small"):
+    """``ax``'s legend outside it, to the right, never over the data; entries past what the
+    panel's height holds go into more columns. ``None`` when there is nothing to name."""
+    if handles is None:
+        handles = ax.get_legend_handles_labels()[0]
+    if not handles:
+        return None
+    from matplotlib.font_manager import FontProperties
+
+    line = 1.8 * FontProperties(size=fontsize).get_size_in_points()  # one entry's height
+    rows = max(4, int(ax.figure.get_figheight() * 72 * 0.85 / line))
+    return ax.legend(handles=handles, title=title, loc="upper left", bbox_to_anchor=(1.02, 1),
+                     borderaxespad=0, fontsize=fontsize, title_fontsize=fontsize,
+                     ncols=math.ceil(len(handles) / rows))
+
+
+def legend_width(texts, fontsize: str = "x-small") -> float:
+    """About how many inches a one-column legend of ``texts`` takes beside a panel."""
+    from matplotlib.font_manager import FontProperties
+
+    points = FontProperties(size=fontsize).get_size_in_points()
+    return 0.6 + 0.6 * points / 72 * max((len(t) for t in texts), default=0)
+
+
 def figure_legend(fig: Figure, axs: Sequence[Axes], handles: list,
                   title: str | None = None) -> None:
-    """One legend: inside a lone panel, else to the right of all panels."""
+    """One legend outside the panels: to the right of a lone panel, else of all panels."""
     if not handles:
         return
     if len(axs) == 1:
-        axs[0].legend(handles=handles, title=title, fontsize="small", title_fontsize="small")
+        outside_legend(axs[0], handles, title, fontsize="small")
     else:
         fig.legend(handles=handles, title=title, loc="outside right upper", fontsize="small",
                    title_fontsize="small")

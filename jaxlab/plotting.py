@@ -10,11 +10,19 @@ returned figure displays inline once the inline backend is active (``%matplotlib
 * :func:`curves`: a metric against epochs, optimizer updates or examples seen, one line per
   variant; ``facet=`` makes one panel per value of an axis, ``color=`` colours lines by
   another (legend naming the values); ``aggregate=`` (e.g. seeds) draws a mean line and a
-  band (std or min-max) per group of repeats.
+  band per group of repeats: by default the 95% confidence interval of the mean (Student
+  t, :mod:`jaxlab.confidence`), or ± std, or min-max; the title says which.
 * :func:`sensitivity`: the final (or best) metric against one hyperparameter (log x for
-  learning rates).
-* :func:`heatmap`: the final (or best) metric over two axes.
-* :func:`compare`: several results, or chosen variants, on one figure.
+  learning rates), with the same bands over ``aggregate``.
+* :func:`heatmap`: the final (or best) metric over two axes; each cell annotated with its
+  mean and the half-width of its 95% interval.
+* :func:`bars`: the mean final (or best) metric per value of one axis, with 95% interval
+  error bars over the seeds.
+* :func:`compare`: several results, or chosen variants, on one figure: a distinct colour
+  per configuration, a line style per result, named by its result name; ``aggregate=``
+  draws means and bands.
+
+Every function takes ``ax=`` to draw into an Axes of yours; legends sit outside the data.
 
 Diverged variants end in an ``x`` where and when they diverged (at their last epoch, at
 their last finite value); early-stopped ones end in a hollow circle. A few diverging losses
@@ -38,7 +46,7 @@ from typing import TYPE_CHECKING
 
 from jaxlab.atomic import atomic_open
 from jaxlab.figures_curves import compare, curves
-from jaxlab.figures_summary import heatmap, sensitivity
+from jaxlab.figures_summary import bars, heatmap, sensitivity
 from jaxlab.plot_data import (
     BANDS,
     VALUES,
@@ -58,6 +66,7 @@ __all__ = [
     "VALUES",
     "X_AXES",
     "axes_of",
+    "bars",
     "check_metric",
     "compare",
     "curves",

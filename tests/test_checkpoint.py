@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import signal
 import time
 
@@ -67,6 +68,37 @@ def test_sigterm_saves_then_resume_is_exact(tmp_path, uninterrupted):
     assert seen == list(range(len(seen))) and len(seen) == uninterrupted.history.epoch.max()
 
 
+def test_unfinished_saves_are_removed_and_the_last_complete_one_resumed(tmp_path, uninterrupted,
+                                                                         capfd):
+    """A save cut short (a second Ctrl-C, a kill) leaves orbax's temporary folder: the next
+    run removes it, says so in one line, and resumes from the last complete checkpoint; a
+    user's entries with orbax's suffix in their names are not touched."""
+    preempt(tmp_path, at=2, checkpoint_every=100)  # checkpoint 3
+    # Saves of step 4 cut short, named as orbax 0.12 and older versions name them: a copy of
+    # checkpoint 3 with an item still under its temporary name and a data file cut short.
+    unfinished = ["4.orbax-checkpoint-tmp", "4.orbax-checkpoint-tmp-1764547200"]
+    for name in unfinished:
+        shutil.copytree(tmp_path / "3", tmp_path / name)
+        (tmp_path / name / "meta").rename(tmp_path / name / "meta.orbax-checkpoint-tmp")
+        data = max((p for p in (tmp_path / name).rglob("*") if p.is_file()),
+                   key=lambda p: p.stat().st_size)
+        data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    (tmp_path / "5.orbax-checkpoint-tmp").mkdir()  # a user's folder: it holds their file
+    (tmp_path / "5.orbax-checkpoint-tmp" / "notes.txt").write_text("mine")
+    (tmp_path / "notes.orbax-checkpoint-tmp").write_text("mine too")
+    capfd.readouterr()
+    resumed = jl.run(spec(), compilation_cache=False, checkpoint_dir=str(tmp_path), resume=True,
+                     checkpoint_every=100)
+    err = [line for line in capfd.readouterr().err.splitlines() if "unfinished" in line]
+    assert err == [f"warning: removed 2 unfinished checkpoint saves in {tmp_path} "
+                   f"({', '.join(unfinished)}), left by an interrupted run"]
+    assert resumed.timing[0]["resumed_at_epoch"] == 3
+    procs.assert_same(resumed, uninterrupted)
+    assert not any((tmp_path / name).exists() for name in unfinished)
+    assert (tmp_path / "5.orbax-checkpoint-tmp" / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "notes.orbax-checkpoint-tmp").read_text() == "mine too"
+
+
 def test_keeps_the_last_two(tmp_path):
     preempt(tmp_path, at=4, checkpoint_every=1)
     assert sorted(int(d) for d in os.listdir(tmp_path) if d.isdigit()) == [4, 5]
@@ -115,10 +147,14 @@ def test_resume_with_a_changed_spec_is_refused(tmp_path):
         jl.run(other, compilation_cache=False, checkpoint_dir=str(tmp_path), resume=True)
 
 
-def test_without_resume_a_run_starts_afresh(tmp_path, uninterrupted):
+def test_without_resume_a_run_starts_afresh(tmp_path, uninterrupted, capfd):
     preempt(tmp_path, at=1)
+    shutil.copytree(tmp_path / "2", tmp_path / "3.orbax-checkpoint-tmp")  # a save cut short
+    capfd.readouterr()
     fresh = jl.run(spec(), compilation_cache=False, checkpoint_dir=str(tmp_path))
     procs.assert_same(fresh, uninterrupted)
+    assert "removed 1 unfinished checkpoint save in" in capfd.readouterr().err
+    assert not (tmp_path / "3.orbax-checkpoint-tmp").exists()
 
 
 def test_sigkill_mid_run_then_resume(tmp_path):

@@ -65,6 +65,10 @@ def test_curves_by_facet_and_colour(results_dir, capsys):
      "sensitivity_val_accuracy_best_vs-batch_size.png"),
     (["--kind", "heatmap", "--metric", "val_loss"], "heatmap_val_loss_final.png"),
     (["--kind", "compare", "--variants", "0", "3", "--train"], "compare_val_accuracy_v0-3.png"),
+    (["--kind", "bars", "--color", "batch_size"],
+     "bars_val_accuracy_final_color-batch_size.png"),
+    (["--kind", "compare", "--aggregate", "seed", "--band", "minmax"],
+     "compare_val_accuracy_mean-seed.png"),
     (["--x", "examples", "--aggregate", "seed", "--format", "svg"],
      "curves_val_accuracy_mean-seed_x-examples.svg"),
 ])

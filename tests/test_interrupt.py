@@ -13,6 +13,7 @@ import pytest
 
 import jaxlab as jl
 from jaxlab import checkpoint
+from jaxlab.errors import ConfigError
 from tests import procs
 from tests.test_checkpoint import spec
 
@@ -157,3 +158,65 @@ def test_the_lock_is_released_on_exit_and_by_a_killed_holder(tmp_path):
         holder.kill()
     with lock.hold(str(out)):  # the killed run's file is left, its lock is not
         pass
+
+
+# The first run of the test below. Its training is stood in by a wait (compiling it would cost
+# seconds and prove nothing more): ``run_plan`` says it is training, then waits for a line.
+HOLDER = """\
+import sys
+import jaxlab as jl
+from jaxlab import sweep
+from tests.test_checkpoint import spec
+
+def training(*args, **kwargs):
+    print("training", flush=True)
+    sys.stdin.readline()
+    raise SystemExit(0)
+
+sweep.run_plan = training
+jl.run(spec(), compilation_cache=False, checkpoint_dir=sys.argv[1])
+"""
+
+
+def test_a_second_python_run_into_the_same_checkpoint_dir_is_refused(tmp_path):
+    """``jl.run(spec, checkpoint_dir=D)`` while another process trains into ``D``: one line
+    naming the first's pid, raised before anything is compiled; the first is unharmed."""
+    import jax
+
+    from jaxlab import lock
+
+    ckpts = tmp_path / "ckpts"
+    first = subprocess.Popen([sys.executable, "-c", HOLDER, str(ckpts)], env=procs.env(),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    compiled: list[str] = []
+
+    def listener(event, duration, **kwargs):
+        if event.startswith("/jax/core/compile/"):
+            compiled.append(event)
+
+    try:
+        assert first.stdout.readline() == "training\n", first.communicate()[1]
+        assert (ckpts / lock.NAME).exists()
+        jax.monitoring.register_event_duration_secs_listener(listener)
+        try:
+            with pytest.raises(lock.InUse) as info:
+                jl.run(spec(), compilation_cache=False, checkpoint_dir=str(ckpts))
+        finally:
+            jax.monitoring.unregister_event_duration_listener(listener)
+        assert str(info.value) == (
+            f"{ckpts} is in use by another jaxlab run (pid {first.pid}); wait for it to end "
+            "or choose another checkpoint_dir")
+        assert compiled == []  # refused before compiling
+        assert first.poll() is None  # still training
+        _, err = first.communicate("\n", timeout=120)
+    finally:
+        first.kill()
+    assert first.returncode == 0, err
+    assert not ckpts.exists()  # lock released and removed; the folder it made, empty, too
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(ConfigError, match=r"^checkpoint_dir=.*exists and is not a directory"):
+        jl.run(spec(), compilation_cache=False, checkpoint_dir=str(tmp_path / "file"))
+    with pytest.raises(ConfigError, match=r"^checkpoint_dir=.*cannot be created \(Not a dir"):
+        jl.run(spec(), compilation_cache=False, checkpoint_dir=str(tmp_path / "file" / "sub"))
+    assert (tmp_path / "file").read_text() == "mine"

@@ -10,9 +10,13 @@ import sys
 
 import matplotlib.image as mpimg
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgb
+from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
+from scipy import stats as scipy_stats
 
 from jaxlab import plotting
 from jaxlab.errors import ConfigError
@@ -180,15 +184,188 @@ def test_compare_two_variants_and_two_results(result):
     assert len(labels) == 6 and labels[0].startswith("a: v0") and labels[3].startswith("b: v0")
 
 
+# -- confidence intervals over seeds ------------------------------------------------------------
+def t_interval(values) -> tuple[float, float]:
+    """The 95% Student-t interval of the mean, straight from scipy."""
+    x = np.asarray(values, float)
+    lo, hi = scipy_stats.t.interval(0.95, len(x) - 1, loc=x.mean(),
+                                    scale=scipy_stats.sem(x))
+    return float(lo), float(hi)
+
+
+def band_edges(band: PolyCollection) -> dict[float, tuple[float, float]]:
+    """x -> (lowest, highest) y of a ``fill_between`` band."""
+    edges: dict[float, list[float]] = {}
+    for x, y in band.get_paths()[0].vertices:
+        edges.setdefault(round(float(x), 9), []).append(float(y))
+    return {x: (min(ys), max(ys)) for x, ys in edges.items()}
+
+
+def test_curves_band_is_the_95_percent_t_interval_over_seeds(result):
+    fig = plotting.curves(result, "loss", aggregate="seed", facet="batch_size")
+    ax = fig.axes[BATCH_SIZES.index(16)]
+    line = next(li for li in ax.lines if "learning_rate=0.01" in li.get_label())
+    (band,) = [c for c in ax.collections
+               if isinstance(c, PolyCollection) and c.get_facecolor()[0][:3].tolist()
+               == list(line.get_color()[:3])]
+    h = result.history
+    sel = h[(h["train.batch_size"] == 16) & (h["train.learning_rate"] == 0.01)]
+    edges = band_edges(band)
+    for epoch, rows in sel.groupby("epoch"):
+        np.testing.assert_allclose(edges[float(epoch)], t_interval(rows.loss), rtol=1e-9)
+    assert "95% CI over seed" in fig.get_suptitle()
+
+
+def test_sensitivity_band_is_the_95_percent_t_interval_over_seeds(result):
+    fig = plotting.sensitivity(result, "val_accuracy", color="batch_size", aggregate="seed")
+    ax = fig.axes[0]
+    assert "95% CI over seed" in ax.get_title()
+    v = result.variants
+    for i, bs in enumerate(BATCH_SIZES):
+        edges = band_edges([c for c in ax.collections if isinstance(c, PolyCollection)][i])
+        for lr in LEARNING_RATES:
+            sel = v[(v["train.batch_size"] == bs) & (v["train.learning_rate"] == lr)
+                    & (v.status != "diverged")]
+            if len(sel) >= 2:
+                np.testing.assert_allclose(edges[lr], t_interval(sel.final_val_accuracy),
+                                           rtol=1e-9)
+
+
+def test_heatmap_cells_read_their_95_percent_interval(result):
+    ax = plotting.heatmap(result, "val_loss").axes[0]
+    assert "95% CI" in ax.get_title()
+    v = result.variants
+    texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text()
+             for t in ax.texts}
+    for i, lr in enumerate(LEARNING_RATES):
+        for j, bs in enumerate(BATCH_SIZES):
+            cell = v[(v["train.learning_rate"] == lr) & (v["train.batch_size"] == bs)
+                     & (v.status != "diverged")].final_val_loss
+            if len(cell) >= 2:
+                lo, hi = t_interval(cell)
+                assert texts[i, j].split("\n")[1] == f"± {(hi - lo) / 2:.2g}"
+            else:
+                assert "±" not in texts[i, j]
+
+
+def bar_containers(ax) -> list[BarContainer]:
+    return [c for c in ax.containers if isinstance(c, BarContainer)]
+
+
+def bar_intervals(ax) -> list[dict[float, tuple[float, float]]]:
+    """Per bar container: bar x -> the (low, high) ends of its error bar."""
+    out = []
+    for bars in bar_containers(ax):
+        if bars.errorbar is None:
+            continue
+        segs = bars.errorbar.lines[2][0].get_segments()
+        out.append({round(float(s[0][0]), 9): (float(min(s[:, 1])), float(max(s[:, 1])))
+                    for s in segs if len(s) and np.isfinite(s).all()})
+    return out
+
+
+def test_bars_show_the_mean_with_its_95_percent_interval_over_seeds(result):
+    fig = plotting.bars(result, "val_accuracy", color="batch_size")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "learning_rate" and ax.get_ylabel() == "final val_accuracy"
+    assert "95% CI over seed" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        f"batch_size={b}" for b in BATCH_SIZES]
+    v = result.variants
+    intervals = bar_intervals(ax)
+    assert len(intervals) == len(BATCH_SIZES)
+    for container, ends, bs in zip(bar_containers(ax), intervals, BATCH_SIZES, strict=True):
+        for bar, lr in zip(container.patches, LEARNING_RATES, strict=True):
+            sel = v[(v["train.batch_size"] == bs) & (v["train.learning_rate"] == lr)
+                    & (v.status != "diverged")].final_val_accuracy
+            x = round(bar.get_x() + bar.get_width() / 2, 9)
+            assert np.isclose(bar.get_height(), sel.mean())
+            if len(sel) >= 2:
+                np.testing.assert_allclose(ends[x], t_interval(sel), rtol=1e-9)
+            else:  # the diverged seed is left out: one value, no interval
+                assert x not in ends
+
+
+def test_course_bars_label_the_axes_and_draw_the_given_interval():
+    from jaxlab.course import framework, stats
+
+    per_seed = {"sgd": [0.80, 0.84, 0.82], "adam": [0.90, 0.91, 0.95]}
+    rows = {k: stats.mean_ci(x) for k, x in per_seed.items()}
+    table = pd.DataFrame({"acc": [e.mean for e in rows.values()],
+                          "acc_low": [e.low for e in rows.values()],
+                          "acc_high": [e.high for e in rows.values()]},
+                         index=pd.Index(list(rows), name="optimizer"))
+    fig = Figure()
+    ax = fig.subplots()
+    assert framework.bars(table, ylabel="test accuracy", ax=ax) is fig
+    assert ax.get_xlabel() == "optimizer" and ax.get_ylabel() == "test accuracy"
+    (ends,) = bar_intervals(ax)
+    for x, k in enumerate(per_seed):
+        np.testing.assert_allclose(ends[x], t_interval(per_seed[k]), rtol=1e-9)
+
+
+# -- compare: many lines, two results -----------------------------------------------------------
+def legend_outside(fig: Figure, ax) -> bool:
+    fig.draw_without_rendering()
+    leg, box = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    inside_figure = fig.bbox.x0 <= leg.x0 and leg.x1 <= fig.bbox.x1 + 1
+    return inside_figure and (leg.x0 >= box.x1 or leg.y1 <= box.y0)
+
+
+def test_compare_gives_twelve_lines_twelve_distinct_colours_and_a_legend_beside(result):
+    fig = plotting.compare(result, "val_loss", variants=range(12))
+    ax = fig.axes[0]
+    colors = np.array([to_rgb(li.get_color()) for li in ax.lines])
+    assert len(colors) == 12
+    gaps = np.linalg.norm(colors[:, None] - colors[None], axis=-1)[np.triu_indices(12, 1)]
+    assert gaps.min() > 0.05  # no two alike
+    assert legend_outside(fig, ax)
+    assert len(ax.get_legend().get_texts()) >= 12
+
+
+def test_compare_two_results_styles_them_apart_and_names_them(result):
+    other = fake_result("other", shift=0.05)
+    fig = plotting.compare([result, other], "val_loss", variants=range(6))
+    ax = fig.axes[0]
+    first, second = ax.lines[:6], ax.lines[6:]
+    assert {li.get_linestyle() for li in first} == {"-"}
+    assert {li.get_linestyle() for li in second} == {"--"}
+    # The same configuration has the same colour in both; no two configurations share one.
+    assert [li.get_color() for li in first] == [li.get_color() for li in second]
+    assert len({to_rgb(li.get_color()) for li in first}) == 6
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "fake" in texts and "other" in texts  # the results by their names
+    assert legend_outside(fig, ax)
+
+
+def test_compare_aggregates_seeds_with_95_percent_bands(result):
+    other = fake_result("other", shift=0.05)
+    fig = plotting.compare({"a": result, "b": other}, "loss", aggregate="seed")
+    ax = fig.axes[0]
+    assert "95% CI over seed" in ax.get_title()
+    assert len(ax.lines) == 2 * len(BATCH_SIZES) * len(LEARNING_RATES)
+    i, line = next((i, li) for i, li in enumerate(ax.lines)
+                   if li.get_label() == "b: batch_size=16, learning_rate=0.01")
+    assert line.get_linestyle() == "--"
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == len(ax.lines)  # one band per mean line, drawn just before it
+    h = other.history
+    sel = h[(h["train.batch_size"] == 16) & (h["train.learning_rate"] == 0.01)]
+    np.testing.assert_allclose(line.get_ydata(), sel.groupby("epoch").loss.mean())
+    edges = band_edges(bands[i])
+    for epoch, rows in sel.groupby("epoch"):
+        np.testing.assert_allclose(edges[float(epoch)], t_interval(rows.loss), rtol=1e-9)
+
+
 # -- drawing into the caller's Axes -------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["curves", "sensitivity", "heatmap", "compare"])
+@pytest.mark.parametrize("kind", ["curves", "sensitivity", "heatmap", "compare", "bars"])
 def test_each_plot_draws_into_a_given_axes_and_returns_its_figure(result, kind):
     fig = Figure()
     left, right = fig.subplots(1, 2)
     got = getattr(plotting, kind)(result, "val_loss", ax=right)
     assert got is fig
     assert not left.lines and not left.images  # only the Axes given is drawn into
-    drawn = right.images if kind == "heatmap" else right.lines
+    drawn = {"heatmap": right.images, "bars": right.patches}.get(kind, right.lines)
     assert drawn
     assert all(a in (left, right) or a.get_label() == "<colorbar>" for a in fig.axes)
     if kind == "curves":
@@ -207,7 +384,7 @@ def test_curves_with_facets_draw_into_one_given_axes_per_panel(result):
 
 
 # -- files --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["curves", "sensitivity", "heatmap", "compare"])
+@pytest.mark.parametrize("kind", ["curves", "sensitivity", "heatmap", "compare", "bars"])
 def test_saved_png_has_the_figure_size_in_pixels(result, tmp_path, kind):
     fig = getattr(plotting, kind)(result, "val_accuracy")
     fig.set_size_inches(6.4, 3.2)

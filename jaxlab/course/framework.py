@@ -47,6 +47,7 @@ from jaxlab.course import report
 from jaxlab.errors import ConfigError, check
 
 if TYPE_CHECKING:  # the heavy modules (JAX, matplotlib) load when a study runs, not on list
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from jaxlab import data as data_lib
@@ -362,27 +363,42 @@ def panels(frames: Mapping[str, pd.DataFrame], *, xlabel: str = "epoch", ylabel:
     return fig
 
 
-def bars(values: pd.DataFrame, *, ylabel: str, title: str | None = None,
-         logy: bool = False, figsize: tuple[float, float] = (6.0, 3.8)) -> Figure:
-    """Grouped bars: rows of ``values`` on x, one bar per column (optional ``<col>_std``
-    columns draw error bars)."""
-    cols = [c for c in values.columns if not str(c).endswith("_std")]
-    from matplotlib.figure import Figure
+def bars(values: pd.DataFrame, *, ylabel: str, xlabel: str | None = None,
+         title: str | None = None, logy: bool = False,
+         figsize: tuple[float, float] = (6.0, 3.8), ax: Axes | None = None) -> Figure:
+    """Grouped bars: rows of ``values`` on x, one bar per column, with error bars.
 
-    fig = Figure(figsize=figsize, layout="constrained")
-    ax = fig.subplots()
-    x = np.arange(len(values))
-    width = 0.8 / max(len(cols), 1)
-    for i, c in enumerate(cols):
-        err = values.get(f"{c}_std")
-        ax.bar(x + (i - (len(cols) - 1) / 2) * width, values[c], width, label=str(c),
-               yerr=None if err is None else err.to_numpy(), capsize=3)
-    ax.set_xticks(x, [str(i) for i in values.index])
-    ax.set_ylabel(ylabel)
+    A column ``c`` may come with ``c_low`` and ``c_high`` columns: the ends of its 95%
+    confidence interval over seeds (``stats.by_axis``'s ``low``/``high``), drawn as error
+    bars; ``c_std`` columns (± one standard deviation) are still read. ``xlabel`` defaults to
+    the index's name.
+
+    Example:
+      >>> e = by_axis(result, "final_val_accuracy", "lr")[["mean", "low", "high"]]  # doctest: +SKIP
+      >>> fig = bars(e.rename(columns={"low": "mean_low", "high": "mean_high"}),  # doctest: +SKIP
+      ...            ylabel="final validation accuracy")
+    """
+    from jaxlab.plot_style import grouped_bars, new_figure
+
+    extra = ("_std", "_low", "_high")
+    cols = [c for c in values.columns if not str(c).endswith(extra)]
+    series = {}
+    for c in cols:
+        mean = values[c].to_numpy(np.float64)
+        if f"{c}_low" in values and f"{c}_high" in values:
+            low, high = values[f"{c}_low"].to_numpy(np.float64), values[f"{c}_high"].to_numpy(
+                np.float64)
+        elif f"{c}_std" in values:
+            sd = values[f"{c}_std"].to_numpy(np.float64)
+            low, high = mean - sd, mean + sd
+        else:
+            low = high = None
+        series[str(c)] = (mean, low, high)
+    fig, ax = new_figure(ax, figsize)
+    grouped_bars(ax, [str(i) for i in values.index], series, ylabel=ylabel,
+                 xlabel=xlabel if xlabel is not None else str(values.index.name or ""))
     if logy:
         ax.set_yscale("log")
-    if len(cols) > 1:
-        ax.legend(fontsize="x-small")
     if title:
         ax.set_title(title, fontsize="medium")
     return fig

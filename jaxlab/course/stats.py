@@ -6,7 +6,8 @@ A claim "holds" only beyond the seed noise:
 * a **trend** holds when the interval of the rank correlation between an axis and a measure
   (one Spearman correlation per seed, then a t interval over seeds) excludes 0.
 
-The intervals are Student-t intervals over the seed repeats (``n - 1`` degrees of freedom).
+The intervals are Student-t intervals over the seed repeats (``n - 1`` degrees of freedom),
+the rule of :mod:`jaxlab.confidence` that the plots draw too.
 With one seed there is no interval (``low = high = nan``) and nothing is shown beyond noise.
 
 Example:
@@ -27,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from jaxlab.confidence import LEVEL, interval, t_quantile
+
 if TYPE_CHECKING:
     from jaxlab.results import Result
 
-LEVEL = 0.95
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,29 +78,13 @@ def _g(x: float) -> str:
     return f"{x:.3g}" if math.isfinite(x) else str(x)
 
 
-def t_quantile(df: int, level: float = LEVEL) -> float:
-    """The two-sided Student-t critical value (``scipy.stats.t.ppf``)."""
-    from scipy import stats
-
-    return float(stats.t.ppf(0.5 + level / 2, df))
-
-
 def mean_ci(values: Sequence[float] | np.ndarray | pd.Series, level: float = LEVEL) -> Estimate:
     """Mean of ``values`` (one per seed; NaNs dropped) with a Student-t interval.
 
     A value that is infinite (a diverged variant) makes the mean and the interval infinite.
     """
-    x = np.asarray(values, np.float64).ravel()
-    x = x[~np.isnan(x)]
-    n = len(x)
-    if n == 0:
-        return Estimate(math.nan, math.nan, math.nan, 0, level)
-    mean = float(np.mean(x))
-    if n == 1 or not np.all(np.isfinite(x)):
-        lo = hi = math.nan if n == 1 else mean
-        return Estimate(mean, lo, hi, n, level)
-    half = t_quantile(n - 1, level) * float(np.std(x, ddof=1)) / math.sqrt(n)
-    return Estimate(mean, mean - half, mean + half, n, level)
+    mean, low, high, n = interval(np.asarray(values, np.float64).ravel(), level)
+    return Estimate(float(mean), float(low), float(high), int(n), level)
 
 
 def diff_ci(a: pd.Series | Sequence[float], b: pd.Series | Sequence[float],
