@@ -22,7 +22,8 @@ MODULES = [
     "jaxlab.engine", "jaxlab.compiled", "jaxlab.planning", "jaxlab.variants", "jaxlab.runner",
     "jaxlab.results", "jaxlab.loggers", "jaxlab.tblog", "jaxlab.checkpoint",
     "jaxlab.memory", "jaxlab.distributed", "jaxlab.halving", "jaxlab.recipes",
-    "jaxlab.conventions", "jaxlab.errors", "jaxlab.cache", "jaxlab.plugins", "jaxlab.course",
+    "jaxlab.conventions", "jaxlab.errors", "jaxlab.cache", "jaxlab.plugins", "jaxlab.keys",
+    "jaxlab.lock", "jaxlab.confidence", "jaxlab.course", "jaxlab.course.stats",
 ]
 
 
