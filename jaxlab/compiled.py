@@ -3,9 +3,10 @@
 :mod:`jaxlab.engine` defines the training of ONE variant as pure functions; here they
 become the programs a sweep runs:
 
-* :func:`epoch_program`: one epoch of every variant of a device's share, ``vmap`` over
-  variants inside a ``scan`` over microsteps, evaluation as a ``scan`` over chunks, under
-  ``shard_map`` over the variant mesh and ``jit`` with the state donated;
+* :func:`epoch_program` (:func:`compile_epoch` keeps its executables): one epoch of every
+  variant of a device's share, ``vmap`` over variants inside a ``scan`` over microsteps,
+  evaluation as a ``scan`` over chunks, under ``shard_map`` over the variant mesh and
+  ``jit`` with the state donated;
 * :func:`init_params`, :func:`init_state`, :func:`init_variants` (both as one program),
   :func:`finish`, :func:`logits`: the same functions over a leading variant axis.
 
@@ -83,6 +84,33 @@ def epoch_program(prog: engine.Program, mesh):
                          in_specs=(variants, P(), P()), out_specs=(variants, variants),
                          check_vma=False)
     return jax.jit(body, donate_argnums=0)
+
+
+def compile_epoch(prog: engine.Program, mesh, state, data):
+    """:func:`epoch_program` compiled for ``state``'s and ``data``'s shapes and shardings.
+
+    Kept (the last 32) per program, mesh and shapes, so a sweep run again in the same
+    process, or one whose variant count falls in the same :func:`jaxlab.memory.bucket`,
+    reuses the executable instead of compiling anew.
+    """
+    return _compile_epoch(prog, mesh, _signature(state), _signature(data))
+
+
+def _signature(tree) -> tuple:
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple((a.shape, jnp.dtype(a.dtype), getattr(a, "sharding", None))
+                          for a in leaves)
+
+
+@functools.lru_cache(maxsize=32)
+def _compile_epoch(prog, mesh, state_sig, data_sig):
+    def avals(sig):
+        treedef, leaves = sig
+        return jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(s, d, sharding=sh)
+                                            for s, d, sh in leaves])
+
+    return epoch_program(prog, mesh).lower(avals(state_sig), avals(data_sig),
+                                           jnp.int32(0)).compile()
 
 
 #: The memory probe: the epoch program on one device, state donated as in the real one.

@@ -151,23 +151,28 @@ def measure(lower: Callable[[int], object], prog: engine.Program, state_row, dat
     return Estimate(-(-(total - fixed) // n), fixed, "xla")
 
 
+def bucket(n: int) -> int:
+    """``n`` rounded up to a program size: exact up to 16, then 8 sizes per octave (a
+    multiple of ``2**(bit_length(n - 1) - 4)``), so at most 1/8 of a chunk is padding and
+    sweeps whose sizes differ a little (100 and 103 variants) share one compiled program."""
+    return -(-n // (step := 1 << max(0, (n - 1).bit_length() - 4))) * step
+
+
 def chunk_layout(n: int, n_devices: int, capacity: int | None) -> tuple[int, int]:
     """``(n_chunks, chunk_size)`` for ``n`` variants on ``n_devices`` devices.
 
     Every chunk has the same size (a multiple of ``n_devices``), so one compiled program
     trains them all; the sizes are balanced (``ceil(n / n_chunks)`` rounded up to the
     devices) rather than filled greedily, which gives the same number of chunks with the
-    least padding.
+    least padding, then rounded up to a :func:`bucket` (within ``capacity``).
 
     Args:
       capacity: variants one device can hold (``None``: unbounded).
     """
-    if capacity is None:
-        per_device = -(-n // n_devices)
-        return 1, per_device * n_devices
-    if capacity < 1:
+    if capacity is not None and capacity < 1:
         raise ValueError("capacity must be >= 1")
     per_device = -(-n // n_devices)
-    n_chunks = -(-per_device // capacity)
+    n_chunks = 1 if capacity is None else -(-per_device // capacity)
     per_device = -(-per_device // n_chunks)
+    per_device = min(bucket(per_device), capacity or per_device * 2)
     return n_chunks, per_device * n_devices

@@ -321,8 +321,8 @@ class _GroupRun:
         """The compiled epoch program for chunks of ``size`` variants (compiled on first use)."""
         if size not in self.programs:
             t = time.perf_counter()
-            self.programs[size] = compiled.epoch_program(self.prog, self.mesh).lower(
-                state, self.data, np.int32(0)).compile()
+            self.programs[size] = compiled.compile_epoch(self.prog, self.mesh, state,
+                                                         self.data)
             self.compile_s += time.perf_counter() - t
         return self.programs[size]
 

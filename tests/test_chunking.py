@@ -72,11 +72,50 @@ def test_parse_bytes_refuses(text):
     (10, 1, 4, (3, 4)),  # 4 + 4 + 2 real variants, the last chunk padded
     (10, 1, None, (1, 10)),
     (10, 4, None, (1, 12)),  # padded to a multiple of the devices
-    (10_000, 1, 4096, (3, 3334)),  # 3 chunks of 3334, not 4096 + 4096 + 1808
+    (10_000, 1, 4096, (3, 3584)),  # 3 balanced chunks (3334) in a bucket, not 4096 * 3
     (7, 4, 1, (2, 4)),
+    (100, 1, None, (1, 104)),  # 100 and 103 variants share one program size
+    (103, 1, None, (1, 104)),
+    (17, 2, None, (1, 18)),
 ])
 def test_chunk_layout(n, devices, capacity, expected):
     n_chunks, size = memory.chunk_layout(n, devices, capacity)
     assert (n_chunks, size) == expected
     assert size % devices == 0 and n_chunks * size >= n
     assert capacity is None or size // devices <= capacity
+
+
+def test_buckets_pad_at_most_an_eighth_and_are_exact_up_to_16():
+    sizes = [memory.bucket(n) for n in range(1, 5000)]
+    assert sizes[:16] == list(range(1, 17))
+    assert all(n <= b <= n * 9 / 8 for n, b in zip(range(1, 5000), sizes, strict=True))
+    assert all(memory.bucket(b) == b for b in sizes)  # a bucket is its own bucket
+    assert len(set(sizes[1024:2048])) == 8  # 8 program sizes per octave
+
+
+def test_sweeps_in_one_size_bucket_share_one_compiled_program():
+    """100 and 103 variants both run as 104: the second sweep compiles nothing, and its
+    first 100 variants train exactly as in the first sweep (padding never trains)."""
+    def seeds(n):
+        return jl.Sweep(data=jl.DataConfig("blobs", options={"n_samples": 60}, train_size=40),
+                        model=jl.ModelConfig(hidden=(4,)),
+                        train=jl.TrainConfig(epochs=2, batch_size=20),
+                        grid={"seed": list(range(n))})
+
+    compiles = []
+
+    def listen(name, dur, **kw):
+        if name.endswith("backend_compile_duration"):
+            compiles.append(dur)
+
+    first = jl.run(seeds(100), compilation_cache=False)
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        second = jl.run(seeds(103), compilation_cache=False)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert first.timing[0]["chunk_size"] == second.timing[0]["chunk_size"] == 104
+    assert compiles == []
+    a = first.variants.set_index("variant")
+    b = second.variants.set_index("variant").loc[a.index]
+    assert (a.final_loss == b.final_loss).all() and (a.status == b.status).all()
