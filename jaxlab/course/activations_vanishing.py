@@ -106,7 +106,7 @@ def run(ctx: ex.Context) -> ex.Findings:
               "train; in the sigmoid net (an arm beyond the course) the slope of at most 0.25 "
               "shrinks the gradient at every layer, while ReLU keeps it.",
         holds=holds,
-        summary=f"{stats.verdict(holds)}: test accuracy (mean [95% CI] over "
+        summary=f"test accuracy (mean [95% CI] over "
                 f"{int(numbers['seeds'])} seeds) "
                 + ", ".join(f"{a} {acc[a]:.2f}" for a in arms)
                 + "; first/last hidden-layer gradient norm (mean over epochs) "

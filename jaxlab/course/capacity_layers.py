@@ -72,7 +72,7 @@ def run(ctx: ex.Context) -> ex.Findings:
         claim="More layers add capacity, but with too many layers the model learns the "
               "training set more slowly or gets stuck during optimization.",
         holds=holds,
-        summary=f"{stats.verdict(holds)}: training loss at epoch {EARLY} "
+        summary=f"training loss at epoch {EARLY} "
                 f"{early_est[lo]:.3f} with {lo} layer vs {early_est[hi]:.3f} with {hi} "
                 f"(difference {slower:.3f}; rank correlation with depth {early_trend:.2f}); "
                 f"test accuracy after {epochs} epochs {acc_at[lo]:.2f} vs {acc_at[hi]:.2f} "

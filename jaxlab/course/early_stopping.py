@@ -152,7 +152,7 @@ def run(ctx: ex.Context) -> ex.Findings:
               f"{c_patience}, {DATACAMP_EPOCHS} epochs) training stops {c_patience} epochs "
               f"after the best epoch, before the {DATACAMP_EPOCHS} epochs.",
         holds=holds,
-        summary=f"{stats.verdict(holds)} (mean [95% CI] over {len(es)} seeds): "
+        summary=f"(mean [95% CI] over {len(es)} seeds) "
                 f"{stopped:.0%} of the runs stopped, at epoch {stop_epoch:.0f} of {epochs} "
                 f"(best + {patience} in {rule:.0%}); validation loss of the restored weights "
                 f"{restored:.3f} (the best seen, to {restore_err:.0e}) vs {at_stop:.3f} at the "
