@@ -222,13 +222,13 @@ def test_sigmoid_gradient_vanishes_relu_does_not(quick):
 
 def vanishing_claim(o: ex.Outcome) -> None:
     """The course's failing net (tanh, RandomUniform(0, 1) kernels) stays near chance, tanh
-    with Glorot and ReLU with He train: every interval on its side of 0.6, the paired gaps
-    above 0; sigmoid's first/last gradient ratio below 0.1, ReLU's above."""
+    with Glorot and ReLU with He train: every interval on its side of 0.65 (chance + 0.15),
+    the paired gaps above 0; sigmoid's first/last gradient ratio below 0.1, ReLU's above."""
     n = o.findings.numbers
     assert n["seeds"] >= 5
-    assert n["test_accuracy_tanh_uniform_ci_high"] < 0.6
+    assert n["test_accuracy_tanh_uniform_ci_high"] < 0.65
     for arm in ("tanh", "relu"):
-        assert n[f"test_accuracy_{arm}_ci_low"] > 0.6, arm
+        assert n[f"test_accuracy_{arm}_ci_low"] > 0.65, arm
         assert n[f"test_accuracy_{arm}_minus_tanh_uniform_ci_low"] > 0, arm
     assert n["ratio_first_to_last_sigmoid_ci_high"] < 0.1 < n["ratio_first_to_last_relu_ci_low"]
     assert n["ratio_epoch_1_sigmoid"] < 0.1 <= n["ratio_epoch_1_relu"]

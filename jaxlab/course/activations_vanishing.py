@@ -26,7 +26,7 @@ ARMS = {"tanh U(0,1)": ("tanh", "uniform"), "tanh glorot": ("tanh", "glorot_unif
         "relu he": ("relu", "he_uniform"), "sigmoid glorot": ("sigmoid", "glorot_uniform")}
 FAILS = "tanh U(0,1)"  # the course's net that does not train
 TRAIN = ("tanh glorot", "relu he")  # the course's nets that do
-CHANCE = 0.5  # two balanced classes
+CHANCE, NEAR = 0.5, 0.15  # two balanced classes; "near chance": within 0.15 of it
 
 
 def spec(quick: bool) -> jl.Sweep:
@@ -34,7 +34,7 @@ def spec(quick: bool) -> jl.Sweep:
         data=problems.circles(scale_x="minmax_sym", scale_fit="all"),
         # init_min/init_max apply to the "uniform" arm only (RandomUniform(0, 1)).
         model=jl.ModelConfig(width=5, depth=DEPTH, init_min=0.0, init_max=1.0),
-        train=problems.sgd(loss="binary_crossentropy", epochs=100 if quick else 500,
+        train=problems.sgd(loss="binary_crossentropy", epochs=200 if quick else 500,
                            diagnostics=True),
         zip={"activation": [a for a, _ in ARMS.values()],
              "kernel_init": [k for _, k in ARMS.values()]},
@@ -86,7 +86,7 @@ def run(ctx: ex.Context) -> ex.Findings:
         numbers |= acc[a].numbers(f"test_accuracy_{key(a)}")
         numbers |= est["saturated"][a].numbers(f"saturated_fraction_{key(a)}")
     nan = stats.Estimate(float("nan"), float("nan"), float("nan"), 0)
-    # The course's claim: U(0, 1) tanh stays near chance (its interval below CHANCE + 0.1),
+    # The course's claim: U(0, 1) tanh stays near chance (its interval below CHANCE + NEAR),
     # tanh with Glorot and ReLU with He train (intervals above it, and above the failing net's
     # paired by seed). Beyond the course: sigmoid's first/last gradient ratio below 0.1,
     # ReLU's above.
@@ -94,8 +94,8 @@ def run(ctx: ex.Context) -> ex.Findings:
             for a in TRAIN if a in seeds and FAILS in seeds}
     for a, gap in gaps.items():
         numbers |= gap.numbers(f"test_accuracy_{key(a)}_minus_tanh_uniform")
-    fails = acc.get(FAILS, nan).below(CHANCE + 0.1)
-    trains = len(gaps) == len(TRAIN) and all(acc[a].above(CHANCE + 0.1) and gaps[a].above(0)
+    fails = acc.get(FAILS, nan).below(CHANCE + NEAR)
+    trains = len(gaps) == len(TRAIN) and all(acc[a].above(CHANCE + NEAR) and gaps[a].above(0)
                                              for a in TRAIN)
     vanishes = (ratio.get("sigmoid glorot", nan).below(0.1)
                 and ratio.get("relu he", nan).above(0.1))
