@@ -46,6 +46,7 @@ import optax
 from flax import struct
 
 from jaxlab import conventions, metrics, optim
+from jaxlab.curvature import Sharpness
 from jaxlab.losses import Objective
 from jaxlab.metrics import Average
 from jaxlab.networks import MLPNet, Net, Noise
@@ -86,6 +87,8 @@ class Program:
       diagnostics: also record per-layer norms and unit health (MLP, :mod:`jaxlab.diagnostics`).
       freeze: some variant keeps its first ``freeze`` hidden layers fixed (MLP).
       l2: some variant has an L2 weight (the penalty is computed only then).
+      sharpness: measure the top Hessian eigenvalue (:class:`jaxlab.curvature.Sharpness`;
+        ``None``: never).
     """
 
     net: Net
@@ -104,6 +107,7 @@ class Program:
     freeze: bool = False
     lockstep: bool = False
     l2: bool = False
+    sharpness: Sharpness | None = None
 
     @property
     def arch(self):
