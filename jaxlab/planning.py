@@ -104,7 +104,7 @@ def _structure(v: Variant, objective) -> tuple:
     static, _ = optimizer_parts(t)
     opt = (optim.resolve(t.optimizer), static, t.schedule)
     return (v.data, net, objective, opt, t.shuffle, es, t.dtype, t.microbatch,
-            t.eval_batch_size, t.diagnostics, halving, _sharpness(t, 0))
+            t.eval_batch_size, t.diagnostics, halving, _sharpness(t, 0), t.noise_scale)
 
 
 def _halving(t, objective, has_val: bool) -> Halving | None:
@@ -127,6 +127,20 @@ def _sharpness(t: config.TrainConfig, n_train: int) -> curvature.Sharpness | Non
     check(not n_train or n <= n_train, "train.sharpness_examples", t.sharpness_examples,
           f"is larger than the training set ({n_train} samples)")
     return curvature.Sharpness(t.sharpness_every, t.sharpness_iters, n)
+
+
+def _noise_scale(vs: list[Variant], m: int) -> bool:
+    """Whether the group measures the gradient noise scale (checked: it needs a batch larger
+    than the microbatch, and no L2 term, whose gradient is not a mean over samples)."""
+    if not vs[0].train.noise_scale:
+        return False
+    check(any(v.train.batch_size > m for v in vs), "train.noise_scale", True,
+          f"needs a batch_size larger than the microbatch ({m} samples): set train.microbatch "
+          "below the batch size")
+    for v in vs:
+        check(v.train.l2 == 0, "train.noise_scale", True,
+              f"measures the data gradient only: not with train.l2 = {v.train.l2}")
+    return True
 
 
 def n_micro(n: int, b: int, m: int) -> int:
@@ -207,6 +221,7 @@ def _program(vs: list[Variant], ds: data_lib.Dataset, objective) -> engine.Progr
         freeze=any(v.train.freeze > 0 for v in vs),
         l2=any(v.train.l2 > 0 for v in vs),
         sharpness=_sharpness(t, ds.n_train),
+        noise_scale=_noise_scale(vs, m),
     )
 
 

@@ -24,8 +24,8 @@ def x64():
         yield
 
 
-def blobs(n_train=40, dtype="float64"):
-    return jl.DataConfig("blobs", options=dict(n_samples=80, centers=3, n_features=3,
+def blobs(n_train=40, dtype="float64", n_samples=80):
+    return jl.DataConfig("blobs", options=dict(n_samples=n_samples, centers=3, n_features=3,
                                                cluster_std=2.0, random_state=2),
                          train_size=n_train, scale_x="standardize", dtype=dtype)
 
@@ -93,3 +93,61 @@ def test_sharpness_settings_are_checked_before_compiling():
     with pytest.raises(jl.ConfigError, match="train.sharpness_every"):
         jl.plan(jl.Sweep(data=blobs(), train=jl.TrainConfig(sharpness_every=-1)))
 
+
+
+# -- the gradient noise scale ---------------------------------------------------------------------
+def test_noise_scale_matches_per_example_gradients(x64):
+    """At fixed parameters (learning rate 1e-30), 50 epochs of 16 steps (batch 16 of 256
+    samples, microbatches of 4): the averages of both estimators against their exact
+    expectations from per-example gradients (``vmap(grad)``), and B_simple against
+    ``tr(Sigma) / |G|^2``. Sampling without replacement makes the expectations
+    ``tr(Sigma) N/(N-1)`` and ``|G|^2 - tr(Sigma)/(N-1)`` (:mod:`jaxlab.noise_scale`); the
+    tolerance is 4 standard errors of the mean over epochs (the estimator's own spread)."""
+    n = 256
+    spec = jl.Sweep(
+        data=blobs(n_train=n, n_samples=300),
+        model=jl.ModelConfig(activation="tanh", width=6),
+        train=jl.TrainConfig(optimizer="sgd", learning_rate=1e-30, batch_size=16, microbatch=4,
+                             epochs=50, dtype="float64", loss="categorical_crossentropy",
+                             noise_scale=True),
+        grid={"seed": [0, 1, 2]})
+    result = jl.run(spec, compilation_cache=False)
+    ds = jl.plan(spec).groups[0].dataset
+    x, y = ds.x_train, np.eye(ds.n_classes)[ds.y_train]
+    h = result.history
+    for v in result.variants.variant:
+        params = result.params(v)
+
+        def loss(p, xi, yi):
+            return optax.softmax_cross_entropy(mlp(p, xi[None]), yi[None])[0]
+
+        per = jax.vmap(jax.grad(loss), in_axes=(None, 0, 0))(params, x, y)
+        flat = jax.vmap(lambda g: jax.flatten_util.ravel_pytree(g)[0])(per)  # (N, P)
+        g = flat.mean(0)
+        trace = float(jnp.sum((flat - g) ** 2) / n)  # tr(Sigma)
+        g2 = float(g @ g)
+        rows = h[h.variant == v]
+        for col, want in (("gns_trace", trace * n / (n - 1)), ("gns_g2", g2 - trace / (n - 1))):
+            vals = rows[col].to_numpy()
+            se = vals.std(ddof=1) / np.sqrt(len(vals))
+            assert abs(vals.mean() - want) < 4 * se, (v, col, vals.mean(), want, se)
+            assert se < 0.1 * abs(want)  # a meaningful comparison, not a loose one
+        t, q = rows.gns_trace.to_numpy(), rows.gns_g2.to_numpy()
+        b = t.mean() / q.mean()
+        # The ratio's standard error by the delta method over epochs.
+        se_b = (t / q.mean() - b * q / q.mean()).std(ddof=1) / np.sqrt(len(t))
+        want_b = (trace * n / (n - 1)) / (g2 - trace / (n - 1))
+        assert abs(b - want_b) < 4 * se_b, (v, b, want_b, se_b)
+        assert abs(want_b - trace / g2) < 0.1 * trace / g2  # the finite-N factors are small
+        assert np.allclose(rows.noise_scale, rows.gns_trace / rows.gns_g2)
+
+
+def test_noise_scale_is_checked_and_off_by_default():
+    base = dict(batch_size=16, microbatch=4, noise_scale=True)
+    assert jl.plan(jl.Sweep(data=blobs(), train=jl.TrainConfig(**base))).groups[0] \
+        .program.noise_scale
+    assert not jl.plan(jl.Sweep(data=blobs())).groups[0].program.noise_scale
+    with pytest.raises(jl.ConfigError, match="train.noise_scale.*microbatch"):
+        jl.plan(jl.Sweep(data=blobs(), train=jl.TrainConfig(batch_size=8, noise_scale=True)))
+    with pytest.raises(jl.ConfigError, match="train.noise_scale.*l2"):
+        jl.plan(jl.Sweep(data=blobs(), train=jl.TrainConfig(**base, l2=0.1)))

@@ -26,6 +26,7 @@ from jaxlab.course import (
     dropout_mnist,
     dying_relu,
     early_stopping,
+    edge_of_stability,
     exploding_clipping,
     framework,
     initialization,
@@ -74,6 +75,7 @@ EXPERIMENTS = {e.name: e for e in (
     layerwise_pretraining.EXPERIMENT,
     transfer_learning.EXPERIMENT,
     mnist_tensorboard.EXPERIMENT,
+    edge_of_stability.EXPERIMENT,
 )}
 
 
