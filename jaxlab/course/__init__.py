@@ -22,6 +22,7 @@ from jaxlab.course import (
     batchnorm,
     capacity_layers,
     capacity_nodes,
+    critical_batch_size,
     data_scaling,
     dropout_mnist,
     dying_relu,
@@ -76,6 +77,7 @@ EXPERIMENTS = {e.name: e for e in (
     transfer_learning.EXPERIMENT,
     mnist_tensorboard.EXPERIMENT,
     edge_of_stability.EXPERIMENT,
+    critical_batch_size.EXPERIMENT,
 )}
 
 
