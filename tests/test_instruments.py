@@ -115,14 +115,17 @@ def test_noise_scale_matches_per_example_gradients(x64):
     ds = jl.plan(spec).groups[0].dataset
     x, y = ds.x_train, np.eye(ds.n_classes)[ds.y_train]
     h = result.history
-    for v in result.variants.variant:
-        params = result.params(v)
 
-        def loss(p, xi, yi):
-            return optax.softmax_cross_entropy(mlp(p, xi[None]), yi[None])[0]
+    def loss(p, xi, yi):
+        return optax.softmax_cross_entropy(mlp(p, xi[None]), yi[None])[0]
 
+    @jax.jit
+    def per_example(params, x, y):  # (N, P) flat per-example gradients
         per = jax.vmap(jax.grad(loss), in_axes=(None, 0, 0))(params, x, y)
-        flat = jax.vmap(lambda g: jax.flatten_util.ravel_pytree(g)[0])(per)  # (N, P)
+        return jax.vmap(lambda d: jax.flatten_util.ravel_pytree(d)[0])(per)
+
+    for v in result.variants.variant:
+        flat = per_example(result.params(v), x, y)
         g = flat.mean(0)
         trace = float(jnp.sum((flat - g) ** 2) / n)  # tr(Sigma)
         g2 = float(g @ g)
@@ -151,3 +154,49 @@ def test_noise_scale_is_checked_and_off_by_default():
         jl.plan(jl.Sweep(data=blobs(), train=jl.TrainConfig(batch_size=8, noise_scale=True)))
     with pytest.raises(jl.ConfigError, match="train.noise_scale.*l2"):
         jl.plan(jl.Sweep(data=blobs(), train=jl.TrainConfig(**base, l2=0.1)))
+
+
+# -- the studies: their claims on the --quick runs -----------------------------------------------
+def run_quick(name, tmp_path):
+    from jaxlab import course
+    from tests.test_experiments import check_files
+
+    outcome = course.run_experiment(name, course.Options(quick=True, out=str(tmp_path),
+                                                         progress=False))
+    check_files(outcome)
+    return outcome.findings.numbers, outcome
+
+
+def test_edge_of_stability_sharpness_rises_to_two_over_lr_and_hovers(tmp_path):
+    from jaxlab.course.edge_of_stability import BAND
+
+    n, outcome = run_quick("edge-of-stability", tmp_path)
+    assert outcome.programs == 1  # every learning rate and seed in one program
+    for lr in (4, 5):
+        # Late: sharpness / (2/lr) about 1, the whole 95% interval over seeds in the band.
+        assert BAND[0] < n[f"late_ratio_at_lr_{lr}_ci_low"], n
+        assert n[f"late_ratio_at_lr_{lr}_ci_high"] < BAND[1], n
+        # Early: below 2/lr (it has to rise to get there).
+        assert n[f"early_ratio_at_lr_{lr}_ci_high"] < 1.0, n
+        # Meanwhile the loss does not fall monotonically.
+        assert n[f"loss_rises_at_lr_{lr}_ci_low"] > 0.0, n
+    assert outcome.findings.holds
+
+
+def test_critical_batch_size_diminishing_returns_at_the_noise_scale(tmp_path):
+    from jaxlab.course.critical_batch_size import AGREE
+
+    n, outcome = run_quick("critical-batch-size", tmp_path)
+    assert outcome.programs == 1  # batch size x learning rate x seed in one program
+    # Steps to the target fall with the batch size, ever less (paired by seed).
+    steps = [n[f"steps_at_{b}"] for b in (16, 64, 256, 1000)]
+    assert steps == sorted(steps, reverse=True), steps
+    assert n["log_speedup_first_minus_last_ci_low"] > 0, n
+    # The critical batch size lies inside the batch sizes tried: perfect scaling below it
+    # (4 x the smallest), diminishing returns above.
+    assert 64 < n["b_crit_ci_low"] and n["b_crit_ci_high"] < 1000, n
+    # The measured noise scale predicts it within a factor AGREE.
+    assert -np.log(AGREE) < n["log_b_crit_over_b_simple_ci_low"], n
+    assert n["log_b_crit_over_b_simple_ci_high"] < np.log(AGREE), n
+    assert n["b_simple_ci_low"] > 0, n
+    assert outcome.findings.holds

@@ -43,7 +43,7 @@ def spec(quick: bool) -> jl.Sweep:
         data=jl.DataConfig("arrays"),
         model=jl.ModelConfig(width=64, depth=2, activation="tanh", init_scale=0.1),
         train=jl.TrainConfig(optimizer="sgd", batch_size=N_TRAIN, shuffle=False, loss="mse",
-                             epochs=150 if quick else 300, sharpness_every=5 if quick else 3,
+                             epochs=150 if quick else 300, sharpness_every=10 if quick else 3,
                              sharpness_iters=20),
         grid={"learning_rate": LRS[1:] if quick else LRS,
               "seed": problems.seeds(quick, small=3)},
@@ -77,12 +77,13 @@ def _figure(result: jl.Result):
         color = f"C{i}"
         s = g.dropna(subset=["sharpness"]).pivot_table(index="epoch", columns="train.seed",
                                                        values="sharpness")
-        ax_s.plot(s.index, s.mean(1), color=color, label=f"lr={lr:g}")
-        ax_s.fill_between(s.index, s.min(1), s.max(1), color=color, alpha=0.25, lw=0)
+        ax_s.plot(s.index, s.mean(axis=1), color=color, label=f"lr={lr:g}")
+        ax_s.fill_between(s.index, s.min(axis=1), s.max(axis=1), color=color, alpha=0.25, lw=0)
         ax_s.axhline(2 / lr, color=color, ls="--", lw=1)
         loss = g.pivot_table(index="epoch", columns="train.seed", values="loss")
-        ax_l.plot(loss.index, loss.mean(1), color=color, label=f"lr={lr:g}")
-        ax_l.fill_between(loss.index, loss.min(1), loss.max(1), color=color, alpha=0.25, lw=0)
+        ax_l.plot(loss.index, loss.mean(axis=1), color=color, label=f"lr={lr:g}")
+        ax_l.fill_between(loss.index, loss.min(axis=1), loss.max(axis=1), color=color,
+                          alpha=0.25, lw=0)
     ax_s.set(xlabel="step (full batch: = epoch)", ylabel="sharpness (top Hessian eigenvalue)",
              title="sharpness; dashed: 2/lr (band: seeds' range)")
     ax_l.set(xlabel="step", ylabel="training loss (mse)", yscale="log",
