@@ -57,7 +57,7 @@ def spec(quick: bool) -> jl.Sweep:
                              noise_scale=True),
         grid={"batch_size": BATCHES[::2] if quick else BATCHES,
               "learning_rate": LRS[2:] if quick else LRS,
-              "seed": problems.seeds(quick, small=3)},
+              "seed": problems.seeds(quick, small=4)},
         name="critical-batch-size")
 
 
