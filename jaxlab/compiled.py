@@ -5,7 +5,9 @@ become the programs a sweep runs:
 
 * :func:`epoch_program`: one epoch of every variant of a device's share, ``vmap`` over
   variants inside a ``scan`` over microsteps, evaluation as a ``scan`` over chunks, under
-  ``shard_map`` over the variant mesh and ``jit`` with the state donated;
+  ``shard_map`` over the variant mesh and ``jit`` with the state donated; where the program
+  asks for it, the sharpness (:func:`_sharpness`: a ``scan`` of Lanczos steps, each a
+  ``scan`` of Hessian-vector products over chunks) at the epoch's end;
 * :func:`init_params`, :func:`init_state`, :func:`finish`, :func:`logits`: the same
   functions over a leading variant axis.
 

@@ -29,6 +29,11 @@ optimizer state (``optax.inject_hyperparams``, see :mod:`jaxlab.optim`), the eng
 ``permutation(fold_in(shuffle_key, e), N)``; dropout draws from ``fold_in(dropout_key, e)``
 (see :mod:`jaxlab.networks`), so it does not depend on the other variants.
 
+**Instruments** (off unless asked; nothing of them is traced then). The gradient noise
+scale's estimators come from each batch's last microbatch and whole-batch gradients at the
+update (:mod:`jaxlab.noise_scale`); the sharpness is measured after :func:`end_epoch` by
+:mod:`jaxlab.curvature`'s functions, walked by :mod:`jaxlab.compiled`.
+
 **Divergence.** A microstep whose loss is not finite, or an epoch that ends with parameters
 that are not finite, marks the variant diverged: it gets back its variables from the start of
 that epoch (the last finite ones) and stops. Variants never mix: a NaN in one cannot reach
