@@ -53,7 +53,7 @@ def spec(quick: bool) -> jl.Sweep:
     return jl.Sweep(
         data=jl.DataConfig("arrays"),
         model=jl.ModelConfig(width=64, depth=1, activation="relu"),
-        train=jl.TrainConfig(optimizer="sgd", momentum=0.9, epochs=80 if quick else 150,
+        train=jl.TrainConfig(optimizer="sgd", momentum=0.9, epochs=50 if quick else 150,
                              noise_scale=True),
         grid={"batch_size": BATCHES[::2] if quick else BATCHES,
               "learning_rate": LRS[2:] if quick else LRS,
