@@ -97,18 +97,18 @@ def test_sharpness_settings_are_checked_before_compiling():
 
 # -- the gradient noise scale ---------------------------------------------------------------------
 def test_noise_scale_matches_per_example_gradients(x64):
-    """At fixed parameters (learning rate 1e-30), 50 epochs of 16 steps (batch 16 of 256
+    """At fixed parameters (learning rate 1e-30), 60 epochs of 128 steps (batch 16 of 2048
     samples, microbatches of 4): the averages of both estimators against their exact
     expectations from per-example gradients (``vmap(grad)``), and B_simple against
     ``tr(Sigma) / |G|^2``. Sampling without replacement makes the expectations
     ``tr(Sigma) N/(N-1)`` and ``|G|^2 - tr(Sigma)/(N-1)`` (:mod:`jaxlab.noise_scale`); the
     tolerance is 4 standard errors of the mean over epochs (the estimator's own spread)."""
-    n = 256
+    n = 2048
     spec = jl.Sweep(
-        data=blobs(n_train=n, n_samples=300),
+        data=blobs(n_train=n, n_samples=2100),
         model=jl.ModelConfig(activation="tanh", width=6),
         train=jl.TrainConfig(optimizer="sgd", learning_rate=1e-30, batch_size=16, microbatch=4,
-                             epochs=50, dtype="float64", loss="categorical_crossentropy",
+                             epochs=60, dtype="float64", loss="categorical_crossentropy",
                              noise_scale=True),
         grid={"seed": [0, 1, 2]})
     result = jl.run(spec, compilation_cache=False)
@@ -134,7 +134,9 @@ def test_noise_scale_matches_per_example_gradients(x64):
             vals = rows[col].to_numpy()
             se = vals.std(ddof=1) / np.sqrt(len(vals))
             assert abs(vals.mean() - want) < 4 * se, (v, col, vals.mean(), want, se)
-            assert se < 0.1 * abs(want)  # a meaningful comparison, not a loose one
+            # A meaningful comparison: 4 standard errors are below 12% (measured: 1.5% and
+            # 0.3%), so a 5% error in either gradient norm fails it.
+            assert se < 0.03 * abs(want)
         t, q = rows.gns_trace.to_numpy(), rows.gns_g2.to_numpy()
         b = t.mean() / q.mean()
         # The ratio's standard error by the delta method over epochs.
