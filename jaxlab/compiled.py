@@ -6,7 +6,9 @@ become the programs a sweep runs:
 * :func:`epoch_program` (:func:`compile_epoch` keeps its executables): one epoch of every
   variant of a device's share, ``vmap`` over variants inside a ``scan`` over microsteps,
   evaluation as a ``scan`` over chunks, under ``shard_map`` over the variant mesh and
-  ``jit`` with the state donated;
+  ``jit`` with the state donated; where the program asks for it, the sharpness
+  (:func:`_sharpness`: a ``scan`` of Lanczos steps, each a ``scan`` of Hessian-vector
+  products over chunks) at the epoch's end;
 * :func:`init_params`, :func:`init_state`, :func:`init_variants` (both as one program),
   :func:`finish`, :func:`logits`: the same functions over a leading variant axis.
 
@@ -22,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
-from jaxlab import distributed, engine
+from jaxlab import curvature, distributed, engine
 from jaxlab.metrics import Average
 
 
@@ -51,8 +53,48 @@ def _epoch(prog: engine.Program, state: engine.TrainState, data: dict, epoch):
         from jaxlab.diagnostics import PROBE
 
         probe = data["x_train"][: min(prog.n_train, PROBE)]
-    return jax.vmap(engine.end_epoch, in_axes=(None, 0, 0, None, None))(
+    state, record = jax.vmap(engine.end_epoch, in_axes=(None, 0, 0, None, None))(
         prog, state, val, epoch, probe)
+    if prog.sharpness is not None:  # the other epochs record NaN and cost nothing
+        sh = prog.sharpness
+        nan = jnp.full(state.step.shape, jnp.nan, prog.float)
+        record["sharpness"] = jax.lax.cond(sh.due(epoch), lambda: _sharpness(prog, state, data),
+                                           lambda: nan)
+    return state, record
+
+
+def _sharpness(prog: engine.Program, state, data) -> jax.Array:
+    """``(V,)`` the top Hessian eigenvalue of every variant's training loss on the first
+    ``prog.sharpness.examples`` samples: Lanczos (:mod:`jaxlab.curvature`), each
+    Hessian-vector product a ``scan`` over chunks of ``prog.eval_chunk``."""
+    sh = prog.sharpness
+    n = sh.examples
+    chunk = min(prog.eval_chunk, n)
+    n_chunks = -(-n // chunk)
+    pos = jnp.arange(n_chunks * chunk)
+    idx = jnp.minimum(pos, n - 1).reshape(n_chunks, chunk)
+    valid = (pos < n).reshape(n_chunks, chunk)
+    xs, ys = data["x_train"][idx], data["y_train"][idx]
+    one = jax.vmap(curvature.hvp, in_axes=(None, 0, 0, None, None, None, None, None))
+
+    def hvp(v):
+        def body(acc, c):
+            x, y, ok, i = c
+            return jax.tree.map(jnp.add, acc, one(prog, state, v, x, y, ok, n, i == 0)), None
+
+        zero = jax.tree.map(jnp.zeros_like, v)
+        return jax.lax.scan(body, zero, (xs, ys, valid, jnp.arange(n_chunks)))[0]
+
+    step = jax.vmap(curvature.lanczos_step)
+
+    def body(carry, _):
+        v_prev, v, beta = carry
+        return step(v_prev, v, beta, hvp(v))
+
+    v0 = jax.vmap(curvature.start)(state)
+    carry = (jax.tree.map(jnp.zeros_like, v0), v0, jnp.zeros(state.step.shape, prog.float))
+    _, (alphas, betas) = jax.lax.scan(body, carry, None, length=sh.iters)  # (k, V) each
+    return jax.vmap(curvature.top_eigenvalue)(alphas.T, betas.T)
 
 
 def _evaluate(prog: engine.Program, state, data) -> dict[str, Average]:

@@ -215,6 +215,15 @@ class TrainConfig:
                                "saturated units every epoch (MLP)")
     freeze: int = hparam(0, integer(0), "the first N hidden layers keep their initial weights "
                          "(MLP)", "variant")
+    sharpness_every: int = hparam(0, integer(0), "record the top Hessian eigenvalue of the "
+                                  "training loss (column sharpness) every N epochs (0: off)")
+    sharpness_iters: int = hparam(20, integer(1), "Lanczos steps (Hessian-vector products) "
+                                  "per sharpness measurement")
+    sharpness_examples: int = hparam(0, integer(0), "the first N training samples define the "
+                                     "loss whose sharpness is measured (0: all)")
+    noise_scale: bool = hparam(False, BOOL, "record the gradient noise scale's estimators "
+                               "(gns_trace, gns_g2, noise_scale) from the microbatch and batch "
+                               "gradients (needs batch_size > microbatch)")
     halving_every: int = hparam(0, integer(0), "successive halving every N epochs (0: off)")
     halving_eta: float = hparam(3.0, real(1, open_low=True), "keep the best 1/eta at a rung")
     halving_metric: str = hparam("auto", ANY, "the halving metric ('auto': val_loss or loss)")

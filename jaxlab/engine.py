@@ -29,6 +29,11 @@ optimizer state (``optax.inject_hyperparams``, see :mod:`jaxlab.optim`), the eng
 ``permutation(fold_in(shuffle_key, e), N)``; dropout draws from ``fold_in(dropout_key, e)``
 (see :mod:`jaxlab.networks`), so it does not depend on the other variants.
 
+**Instruments** (off unless asked; nothing of them is traced then). The gradient noise
+scale's estimators come from each batch's last microbatch and whole-batch gradients at the
+update (:mod:`jaxlab.noise_scale`); the sharpness is measured after :func:`end_epoch` by
+:mod:`jaxlab.curvature`'s functions, walked by :mod:`jaxlab.compiled`.
+
 **Divergence.** A microstep whose loss is not finite, or an epoch that ends with parameters
 that are not finite, marks the variant diverged: it gets back its variables from the start of
 that epoch (the last finite ones) and stops. Variants never mix: a NaN in one cannot reach
@@ -45,7 +50,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxlab import conventions, metrics, optim
+from jaxlab import conventions, metrics, noise_scale, optim
+from jaxlab.curvature import Sharpness
 from jaxlab.losses import Objective
 from jaxlab.metrics import Average
 from jaxlab.networks import MLPNet, Net, Noise
@@ -86,6 +92,10 @@ class Program:
       diagnostics: also record per-layer norms and unit health (MLP, :mod:`jaxlab.diagnostics`).
       freeze: some variant keeps its first ``freeze`` hidden layers fixed (MLP).
       l2: some variant has an L2 weight (the penalty is computed only then).
+      sharpness: measure the top Hessian eigenvalue (:class:`jaxlab.curvature.Sharpness`;
+        ``None``: never).
+      noise_scale: estimate the gradient noise scale from the microbatch and batch gradients
+        (:mod:`jaxlab.noise_scale`).
     """
 
     net: Net
@@ -104,6 +114,8 @@ class Program:
     freeze: bool = False
     lockstep: bool = False
     l2: bool = False
+    sharpness: Sharpness | None = None
+    noise_scale: bool = False
 
     @property
     def arch(self):
@@ -155,6 +167,8 @@ def _empty_sums(prog: Program) -> dict:
         from jaxlab import diagnostics
 
         names += tuple(f"grad_norm_{n}" for n in diagnostics.layer_names(prog.net))
+    if prog.noise_scale:
+        names += noise_scale.NAMES
     return {k: Average.empty(prog.float) for k in names}
 
 
@@ -285,6 +299,8 @@ def microstep(prog: Program, tx: optax.GradientTransformation, st: TrainState, w
     if prog.freeze:
         trainable = trainable_mask(st.params, st.hp["freeze"])
         grads = jax.tree.map(jnp.multiply, grads, trainable)
+    if prog.noise_scale:  # the microbatch's own gradient, before accumulation
+        micro_sq = sum(jnp.vdot(g, g) for g in jax.tree.leaves(grads))
     if prog.accumulate:
         grads = jax.tree.map(jnp.add, st.grad_acc, grads)
     # The barrier keeps XLA from fusing the optimizer's elementwise update into the norm's
@@ -310,7 +326,12 @@ def microstep(prog: Program, tx: optax.GradientTransformation, st: TrainState, w
         from jaxlab import diagnostics
 
         step_sums.update(diagnostics.grad_norms(prog.net, grads))
-    sums = {k: st.sums[k].merge(v).where(update if k.startswith("grad_norm") else run,
+    if prog.noise_scale:  # the microbatch's mean gradient is grads * blen / b_s
+        b_s = jnp.sum(smask)
+        scale = (blen / jnp.maximum(b_s, 1)).astype(dtype) ** 2
+        step_sums.update(noise_scale.estimates(micro_sq * scale, grad_norm**2, b_s, blen))
+    per_update = ("grad_norm", "gns_")
+    sums = {k: st.sums[k].merge(v).where(update if k.startswith(per_update) else run,
                                          st.sums[k]) for k, v in step_sums.items()}
 
     grad_acc = st.grad_acc
@@ -365,7 +386,9 @@ def end_epoch(prog: Program, st: TrainState, val: dict[str, Average], epoch, pro
     """Epoch bookkeeping of one variant: means, early stopping, the epoch's record."""
     trained = st.sums["loss"].count > 0
     record = metrics.compute_all({k: v for k, v in st.sums.items()
-                                  if not k.startswith("grad_norm_")})
+                                  if not k.startswith(("grad_norm_", "gns_"))})
+    if prog.noise_scale:
+        record.update(noise_scale.record(st.sums))
     for name, v in val.items():
         record[f"val_{name}"] = v.compute()
     if prog.diagnostics:

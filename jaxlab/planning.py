@@ -19,7 +19,7 @@ from typing import Any
 
 import jax
 
-from jaxlab import config, engine, models, networks, optim, plugins
+from jaxlab import config, curvature, engine, models, networks, optim, plugins
 from jaxlab import data as data_lib
 from jaxlab.config import Sweep, Variant
 from jaxlab.conventions import maximize
@@ -104,7 +104,7 @@ def _structure(v: Variant, objective) -> tuple:
     static, _ = optimizer_parts(t)
     opt = (optim.resolve(t.optimizer), static, t.schedule)
     return (v.data, net, objective, opt, t.shuffle, es, t.dtype, t.microbatch,
-            t.eval_batch_size, t.diagnostics, halving)
+            t.eval_batch_size, t.diagnostics, halving, _sharpness(t, 0), t.noise_scale)
 
 
 def _halving(t, objective, has_val: bool) -> Halving | None:
@@ -117,6 +117,30 @@ def _halving(t, objective, has_val: bool) -> Halving | None:
         metric = "val_loss" if has_val else "loss"
     _metric_ok("train.halving_metric", t.halving_metric, metric, objective, has_val, auto=True)
     return Halving(int(every), float(eta), metric, maximize(metric))
+
+
+def _sharpness(t: config.TrainConfig, n_train: int) -> curvature.Sharpness | None:
+    """The program's sharpness measurement (``None``: off); ``n_train`` 0: not yet known."""
+    if not t.sharpness_every:
+        return None
+    n = t.sharpness_examples or n_train
+    check(not n_train or n <= n_train, "train.sharpness_examples", t.sharpness_examples,
+          f"is larger than the training set ({n_train} samples)")
+    return curvature.Sharpness(t.sharpness_every, t.sharpness_iters, n)
+
+
+def _noise_scale(vs: list[Variant], m: int) -> bool:
+    """Whether the group measures the gradient noise scale (checked: it needs a batch larger
+    than the microbatch, and no L2 term, whose gradient is not a mean over samples)."""
+    if not vs[0].train.noise_scale:
+        return False
+    check(any(v.train.batch_size > m for v in vs), "train.noise_scale", True,
+          f"needs a batch_size larger than the microbatch ({m} samples): set train.microbatch "
+          "below the batch size")
+    for v in vs:
+        check(v.train.l2 == 0, "train.noise_scale", True,
+              f"measures the data gradient only: not with train.l2 = {v.train.l2}")
+    return True
 
 
 def n_micro(n: int, b: int, m: int) -> int:
@@ -196,6 +220,8 @@ def _program(vs: list[Variant], ds: data_lib.Dataset, objective) -> engine.Progr
         diagnostics=t.diagnostics,
         freeze=any(v.train.freeze > 0 for v in vs),
         l2=any(v.train.l2 > 0 for v in vs),
+        sharpness=_sharpness(t, ds.n_train),
+        noise_scale=_noise_scale(vs, m),
     )
 
 

@@ -572,7 +572,8 @@ def _trained_model(prog, state, j: int, v) -> TrainedModel:
         widths=tuple(v.model.widths), depth=len(v.model.widths))
 
 
-_DIAGNOSTICS = ("grad_norm", "weight_norm", "dead", "saturated")
+_DIAGNOSTICS = ("grad_norm", "weight_norm", "dead", "saturated", "sharpness", "gns_",
+                "noise_scale")  # instruments: no "best" either
 
 
 def _column_order(columns: list[str], axes: list[str]) -> list[str]:

@@ -22,10 +22,12 @@ from jaxlab.course import (
     batchnorm,
     capacity_layers,
     capacity_nodes,
+    critical_batch_size,
     data_scaling,
     dropout_mnist,
     dying_relu,
     early_stopping,
+    edge_of_stability,
     exploding_clipping,
     framework,
     initialization,
@@ -74,6 +76,8 @@ EXPERIMENTS = {e.name: e for e in (
     layerwise_pretraining.EXPERIMENT,
     transfer_learning.EXPERIMENT,
     mnist_tensorboard.EXPERIMENT,
+    edge_of_stability.EXPERIMENT,
+    critical_batch_size.EXPERIMENT,
 )}
 
 
