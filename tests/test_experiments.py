@@ -26,7 +26,8 @@ B = pytest.mark.xdist_group("experiments-b")
 NAMES = ["capacity-nodes", "capacity-layers", "batch-size", "learning-rate", "momentum",
          "optimizers", "dropout-mnist", "early-stopping", "activations-vanishing",
          "dying-relu", "exploding-clipping", "data-scaling", "loss-functions", "batchnorm",
-         "initialization", "layerwise-pretraining", "transfer-learning", "mnist-tensorboard"]
+         "initialization", "layerwise-pretraining", "transfer-learning", "mnist-tensorboard",
+         "mu-transfer"]
 DIGITS = ("data.name=digits",)
 
 

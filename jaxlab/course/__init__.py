@@ -34,6 +34,7 @@ from jaxlab.course import (
     loss_functions,
     mnist_tensorboard,
     momentum,
+    mu_transfer,
     optimizers,
     transfer_learning,
 )
@@ -74,6 +75,7 @@ EXPERIMENTS = {e.name: e for e in (
     layerwise_pretraining.EXPERIMENT,
     transfer_learning.EXPERIMENT,
     mnist_tensorboard.EXPERIMENT,
+    mu_transfer.EXPERIMENT,
 )}
 
 
