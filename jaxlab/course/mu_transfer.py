@@ -204,11 +204,12 @@ def run(ctx: ex.Context) -> ex.Findings:
     gap = stats.diff_ci(moved["mup"], moved["standard"])  # paired by seed
     per_width = {p: {w: stats.mean_ci(o.loc[w].to_numpy()) for w in ws} for p, o in opt.items()}
     slope = {p: slopes(c) for p, c in coords.items()}
-    # SP: the optimum falls with width beyond the seed noise (rank trend and shift). muP: the
-    # interval of its shift lies within one log2 step (a factor 2 in the learning rate)
-    # over the whole range of widths.
+    # SP: the optimum falls with width beyond the seed noise (rank trend and shift). muP: its
+    # optimum moves by less than one log2 step (a factor 2 in the learning rate) over the
+    # whole range of widths, and the interval of its shift excludes the shift SP shows.
     sp_moves = trend["standard"].below(0) and shift["standard"].below(0)
-    mup_stays = shift["mup"].low >= -1.0 and shift["mup"].high <= 1.0
+    mup_stays = (abs(shift["mup"].mean) <= 1.0
+                 and shift["mup"].excludes(shift["standard"].mean))
     holds = sp_moves and mup_stays
 
     numbers: dict[str, float] = {}
@@ -236,7 +237,7 @@ def run(ctx: ex.Context) -> ex.Findings:
         summary=f"optimal log2 lr from width {small} to {large}: shift "
                 f"{shift['standard']:.2f} under SP (rank trend {trend['standard']:.2f}, "
                 f"{stats.verdict(sp_moves)}), {shift['mup']:.2f} under muP (rank trend "
-                f"{trend['mup']:.2f}, stays within one grid step: "
+                f"{trend['mup']:.2f}; within one log2 step and apart from SP's shift: "
                 f"{stats.verdict(mup_stays)}); coordinate check, hidden-layer slope of the "
                 f"update with log2 width {slope['standard']['hidden 2']:.2f} (SP) vs "
                 f"{slope['mup']['hidden 2']:.2f} (muP); muP's shift minus SP's {gap:.2f}; "
