@@ -217,7 +217,7 @@ def clip_by_tensor_norm(max_norm) -> optax.GradientTransformation:
 class MultipliersState(NamedTuple):
     """The learning-rate multipliers of :func:`scale_by_multipliers`."""
 
-    multipliers: Any  # pytree like the params, () per tensor
+    multipliers: dict  # like the params (a pure dict), one () multiplier per tensor
 
 
 def scale_by_multipliers(multipliers=None) -> optax.GradientTransformation:
