@@ -37,7 +37,7 @@ def widths(quick: bool) -> list[int]:
 
 
 def log2_lrs(quick: bool) -> list[float]:
-    return [float(k) for k in (range(-11, -2) if quick else range(-12, -1))]
+    return [float(k) for k in (range(-10, -2) if quick else range(-12, -1))]
 
 
 def _data(quick: bool) -> jl.DataConfig:
