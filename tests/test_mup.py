@@ -23,6 +23,7 @@ from jaxlab import models
 from jaxlab.errors import ConfigError
 from tests import reference
 from tests.test_exactness import _assert_close
+from tests.test_experiments import check_files
 
 WIDTHS = [64, 128, 256, 512]  # the default suite's; the slow test goes to 1024
 BASE = 64
@@ -222,3 +223,4 @@ def test_mu_transfer_quick_shows_the_claim(tmp_path):
         assert n[f"standard_coord_slope_{layer}_ci_low"] > 0.2, n
     for name in o.findings.figures:
         assert (tmp_path / "mu-transfer" / name).stat().st_size > 10_000
+    check_files(o)
