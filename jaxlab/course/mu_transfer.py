@@ -19,12 +19,10 @@ Digits (scikit-learn's 8x8, offline) by default; ``--set data.name=mnist --data-
 
 from __future__ import annotations
 
-import jax
 import numpy as np
 import pandas as pd
 
 import jaxlab as jl
-from jaxlab import models
 from jaxlab.course import framework as ex
 from jaxlab.course import problems, stats
 
@@ -112,6 +110,10 @@ def preactivations(params: dict, x: np.ndarray) -> list[np.ndarray]:
 def coordinate_check(plan, result: jl.Result) -> pd.DataFrame:
     """Per variant: ``width``, ``seed`` and, per layer, the RMS change of its pre-activations
     on the training batch from the initial parameters to the trained ones."""
+    import jax  # on use: listing the studies does not load JAX
+
+    from jaxlab import models
+
     (g,) = plan.groups
     init = plan.initial_params()[0]
     x = np.asarray(g.dataset.x_train, np.float64)
