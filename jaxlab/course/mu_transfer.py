@@ -28,6 +28,7 @@ from jaxlab.course import problems, stats
 
 BASE = 32  # muP's base width: the two parametrizations coincide there
 PARAMETRIZATIONS = ("standard", "mup")
+COORD_STEPS = 3  # full-batch updates before the coordinate check measures
 
 
 def widths(quick: bool) -> list[int]:
@@ -70,9 +71,6 @@ def coord_spec(quick: bool, parametrization: str) -> jl.Sweep:
                              epochs=COORD_STEPS, shuffle=False),
         grid={"width": coord_widths(quick), "seed": problems.seeds(quick, default=5, small=5)},
         name=f"coordinate-check-{parametrization}")
-
-
-COORD_STEPS = 3  # full-batch updates before the coordinate check measures
 
 
 # -- measurements --------------------------------------------------------------------------------
