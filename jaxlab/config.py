@@ -86,6 +86,12 @@ class ModelConfig:
                              "batch norm before or after the activation (MLP)")
     output_activation: str = hparam("auto", choice(*OUTPUT_ACTIVATIONS),
                                     "'auto' lets the loss choose (softmax for cross-entropy)")
+    parametrization: str = hparam("standard", choice("standard", "mup"),
+                                  "'mup': Maximal Update Parametrization, per-layer learning "
+                                  "rates and output init scaled by width (MLP; sgd, momentum, "
+                                  "nesterov, adam, adamw, rmsprop, adagrad)")
+    mup_base_width: int = hparam(32, integer(1), "the width at which muP equals the standard "
+                                 "parametrization (muP)")
 
     def __post_init__(self):
         if isinstance(self.batch_norm, bool):
@@ -543,6 +549,8 @@ def validate(model: ModelConfig, train: TrainConfig, where: str = "") -> None:
     need(train.optimizer == "adamw" or train.weight_decay == TrainConfig.weight_decay,
          "train.weight_decay", train.weight_decay,
          f"applies to adamw only; use train.l2 with {train.optimizer}")
+    if model.parametrization == "mup":
+        _check_mup(model, train, need)
     if model.module is not None:
         for name in ("freeze", "diagnostics"):
             need(not getattr(train, name), f"train.{name}", getattr(train, name),
@@ -550,6 +558,22 @@ def validate(model: ModelConfig, train: TrainConfig, where: str = "") -> None:
         need(model.batch_norm == "none" and model.dropout == 0, "model.module", model.module,
              "put dropout and batch norm inside the module (model.dropout and "
              "model.batch_norm apply to the built-in MLP)")
+
+
+#: Fan-in initializers: variance ``scale / fan_in``, as muP's table asks (or zero).
+MUP_INITS = ("he_uniform", "he_normal", "lecun_uniform", "lecun_normal", "zeros")
+
+
+def _check_mup(model: ModelConfig, train: TrainConfig, need) -> None:
+    """muP needs the built-in MLP, fan-in initializers and an optimizer with a known rule."""
+    need(model.module is None, "model.parametrization", "mup",
+         "applies to the built-in MLP only, not to model.module")
+    for field, kind in (("kernel_init", model.kernel_init), ("output_init", model.output_kind)):
+        need(kind in MUP_INITS, f"model.{field}", kind,
+             f"model.parametrization='mup' needs a fan-in initializer, one of {list(MUP_INITS)}")
+    need(model.init_min is None and model.init_max is None, "model.init_min",
+         (model.init_min, model.init_max), "does not apply under model.parametrization='mup'")
+    optim.mup_rule(train.optimizer)
 
 
 def optimizer_options(train: TrainConfig) -> dict[str, Any]:

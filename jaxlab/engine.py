@@ -185,6 +185,13 @@ def trainable_mask(params, freeze):
     return jax.tree_util.tree_map_with_path(one, params)
 
 
+def _multipliers(prog: Program, params, shape):
+    """A layer-scaled optimizer's per-tensor learning-rate multipliers (muP), else None."""
+    if not prog.opt.layer_scaled:
+        return None
+    return prog.net.lr_multipliers(params, shape, optim.mup_rule(prog.opt.optimizer))
+
+
 def init_state(prog: Program, params, model_state, opt_hp: dict, hp: dict, shape: dict,
                shuffle_key, dropout_key) -> TrainState:
     """The initial state of one variant.
@@ -200,7 +207,7 @@ def init_state(prog: Program, params, model_state, opt_hp: dict, hp: dict, shape
     return TrainState(
         params=params,
         model_state=model_state,
-        opt_state=optim.init(prog.opt, opt_hp, params, dtype),
+        opt_state=optim.init(prog.opt, opt_hp, params, dtype, _multipliers(prog, params, shape)),
         grad_acc=jax.tree.map(jnp.zeros_like, params) if prog.accumulate else None,
         shape=shape,
         hp={k: jnp.asarray(v, dtype) for k, v in hp.items()},

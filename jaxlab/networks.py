@@ -66,11 +66,15 @@ class MLPNet:
     Attributes:
       arch: the padded architecture; ``dtype``: float dtype name; ``dropout``: some variant
         uses dropout (per-sample masks, see :mod:`jaxlab.engine`).
+      mup_base_width: ``None`` for the standard parametrization; else muP relative to this
+        base width (:func:`mup_multipliers`, and the output layer's initial variance times
+        ``base / fan_in``), each variant at its own widths.
     """
 
     arch: models.Arch
     dtype: str = "float32"
     dropout: bool = False
+    mup_base_width: int | None = None
 
     @property
     def n_in(self) -> int:
@@ -87,10 +91,19 @@ class MLPNet:
         ``(2, 2)`` with each layer kind's shift (``uniform`` bounds)."""
         dtype = float_dtype(self.dtype, jnp)
         hidden, output = kernel_init
+        out_scale = scale[1]
+        if self.mup_base_width is not None:  # muP: output variance 1/fan_in^2 (relative)
+            out_scale = out_scale * self.mup_base_width / _last_width(shape)
         params = models.init_params(self.arch, key, shape["widths"], shape["depth"], scale[0],
                                     kernel_init=hidden, output_init=output,
-                                    output_scale=scale[1], dtype=dtype)
+                                    output_scale=out_scale, dtype=dtype)
         return params, models.init_batch_stats(self.arch, dtype)
+
+    def lr_multipliers(self, params, shape, rule: str):
+        """muP's per-tensor learning-rate multipliers of one variant (pytree like ``params``,
+        () leaves), relative to ``mup_base_width``; see :func:`mup_multipliers`."""
+        return mup_multipliers(params, shape, rule, self.mup_base_width,
+                               float_dtype(self.dtype, jnp))
 
     def mask(self, shape) -> Array:
         return models.unit_mask(self.arch, shape["widths"], shape["depth"],
@@ -123,6 +136,55 @@ class MLPNet:
 
     def penalty(self, params) -> Array:
         return _kernels_sq(params)
+
+
+def _last_width(shape) -> Array:
+    """The variant's last hidden width (the output layer's fan-in), at least 1."""
+    w = shape["widths"][jnp.clip(shape["depth"] - 1, 0, shape["widths"].shape[0] - 1)]
+    return jnp.maximum(w, 1)
+
+
+def mup_multipliers(params, shape, rule: str, base: int, dtype=jnp.float32):
+    """Maximal Update Parametrization's learning-rate multipliers (Tensor Programs V, Table 3),
+    relative to a base width ``base`` (all 1 at ``width == base``).
+
+    With ``n_l`` the variant's own width of hidden layer ``l`` (its fan-out; the fan-in of
+    layer ``l + 1``) and ``n_L`` the last one:
+
+    =====================  ===================  =================  ==================
+    rule                   input kernel,        hidden kernel      output kernel
+                           biases, norms        (``l >= 1``)
+    =====================  ===================  =================  ==================
+    ``sgd``                ``n_l / base``       1                  ``base / n_L``
+    ``adam``               1                    ``base / n_{l-1}`` ``base / n_L``
+    =====================  ===================  =================  ==================
+
+    (The output bias's fan-out is the number of outputs, fixed: 1 under both rules.) The
+    initial variances are the standard fan-in ones except the output kernel's, times
+    ``base / n_L`` (:class:`MLPNet`).
+
+    Args:
+      params: the variant's padded pure-dict parameters (structure only).
+      shape: ``{"widths": (D,), "depth": ()}``.
+      rule: ``"sgd"`` or ``"adam"`` (:data:`jaxlab.optim.MUP_RULES`).
+      base: the base width.
+    """
+    widths = jnp.maximum(shape["widths"], 1).astype(dtype)
+    base = jnp.asarray(base, dtype)
+    last = _last_width(shape).astype(dtype)
+
+    def one(path, p):
+        names = [getattr(k, "key", getattr(k, "idx", None)) for k in path]
+        kernel = names[-1] == "kernel"
+        if names[0] == "out":
+            return base / last if kernel else jnp.ones((), dtype)
+        l = names[1]
+        if kernel and l > 0:  # a hidden (width x width) kernel
+            return jnp.ones((), dtype) if rule == "sgd" else base / widths[l - 1]
+        # the input kernel, a hidden bias, a batch norm's scale or bias: fan-out n_l
+        return widths[l] / base if rule == "sgd" else jnp.ones((), dtype)
+
+    return jax.tree_util.tree_map_with_path(one, params)
 
 
 # -- any Flax NNX module ----------------------------------------------------------------------

@@ -12,7 +12,8 @@ is the :class:`OptimizerSpec` of a group.
 The learning-rate schedule is handed to the factory as a callable of the update count
 (Optax's ``ScalarOrSchedule``) whose parameters are injected hyperparameters too; the
 optimizer counts its own updates. Clipping (per tensor as Keras 3's ``clipnorm``, by global
-norm, by value) is chained in front of the factory's transformation.
+norm, by value) is chained in front of the factory's transformation; per-layer learning-rate
+multipliers (muP, :func:`scale_by_multipliers`) are chained after it.
 
 Example:
   >>> spec = OptimizerSpec("optax:lion", hparams=("b1",))
@@ -25,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -75,6 +76,20 @@ SCHEDULE_HPARAMS = {
     "step": ("decay_rate", "decay_steps"), "cosine": ("decay_steps", "alpha"),
 }
 CLIPS = ("clip_tensor_norm", "clip_norm", "clip_value")  # the order they are applied in
+#: Built-in optimizer -> its muP learning-rate rule (Tensor Programs V, Table 3): ``"sgd"``
+#: for SGD with or without momentum, ``"adam"`` for the entrywise-normalized optimizers.
+MUP_RULES = {"sgd": "sgd", "momentum": "sgd", "nesterov": "sgd", "adam": "adam",
+             "adamw": "adam", "rmsprop": "adam", "adagrad": "adam"}
+
+
+def mup_rule(optimizer: str | Callable) -> str:
+    """The muP learning-rate rule of ``optimizer`` (:data:`MUP_RULES`); any other factory is
+    refused, naming ``train.optimizer``."""
+    if isinstance(optimizer, str) and optimizer in MUP_RULES:
+        return MUP_RULES[optimizer]
+    name = optimizer if isinstance(optimizer, str) else plugins.name_of(optimizer)
+    raise ConfigError("train.optimizer", name, "model.parametrization='mup' knows the "
+                      f"learning-rate rule of {sorted(MUP_RULES)} only")
 
 
 def resolve(optimizer: str | Callable) -> Callable[..., optax.GradientTransformation]:
@@ -126,6 +141,8 @@ class OptimizerSpec:
       clips: which of :data:`CLIPS` are present (thresholds are hyperparameters).
       schedule: learning-rate schedule shape, one of :data:`SCHEDULES`.
       warmup: a linear warmup precedes the schedule (``warmup_steps`` is a hyperparameter).
+      layer_scaled: every update is multiplied by a per-variant, per-tensor learning-rate
+        multiplier kept in the optimizer state (:func:`scale_by_multipliers`; muP).
     """
 
     optimizer: str | Callable = "sgd"
@@ -134,6 +151,7 @@ class OptimizerSpec:
     clips: tuple[str, ...] = ()
     schedule: str = "constant"
     warmup: bool = False
+    layer_scaled: bool = False
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -196,12 +214,46 @@ def clip_by_tensor_norm(max_norm) -> optax.GradientTransformation:
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
+class MultipliersState(NamedTuple):
+    """The learning-rate multipliers of :func:`scale_by_multipliers`."""
+
+    multipliers: dict  # like the params (a pure dict), one () multiplier per tensor
+
+
+def scale_by_multipliers(multipliers=None) -> optax.GradientTransformation:
+    """Multiply every tensor's update by its own multiplier, read from the state.
+
+    Chained after an optimizer, the multiplier of a tensor scales its learning rate (and,
+    for AdamW, its decoupled weight decay, as muP's per-layer learning rates do).
+
+    Args:
+      multipliers: pytree like the params with one scalar per tensor; ``None``: all 1 (the
+        state's structure, as in the program's one built transformation).
+    """
+
+    def init(params):
+        if multipliers is not None:
+            return MultipliersState(multipliers)
+        return MultipliersState(jax.tree.map(lambda p: jnp.ones((), p.dtype), params))
+
+    def update(updates, state, params=None):
+        del params
+        return jax.tree.map(lambda u, m: u * m.astype(u.dtype), updates,
+                            state.multipliers), state
+
+    return optax.GradientTransformation(init, update)
+
+
 _CLIP = {"clip_tensor_norm": clip_by_tensor_norm, "clip_norm": optax.clip_by_global_norm,
          "clip_value": optax.clip}
 
 
-def _factory(spec: OptimizerSpec) -> Callable[..., optax.GradientTransformation]:
-    """The function ``inject_hyperparams`` wraps: injected values in, a transformation out."""
+def _factory(spec: OptimizerSpec, multipliers=None
+             ) -> Callable[..., optax.GradientTransformation]:
+    """The function ``inject_hyperparams`` wraps: injected values in, a transformation out.
+
+    ``multipliers``: the per-tensor learning-rate multipliers a ``layer_scaled`` state
+    starts with (``None``: ones)."""
     inner = resolve(spec.optimizer)
     static = dict(spec.static)
 
@@ -212,7 +264,8 @@ def _factory(spec: OptimizerSpec) -> Callable[..., optax.GradientTransformation]
                 return learning_rate(spec, hp, count)
         tx = inner(learning_rate=lr, **static, **{k: hp[k] for k in spec.hparams})
         clips = [_CLIP[name](hp[name]) for name in spec.clips]
-        return optax.chain(*clips, tx) if clips else tx
+        after = [scale_by_multipliers(multipliers)] if spec.layer_scaled else []
+        return optax.chain(*clips, tx, *after) if clips or after else tx
 
     # inject_hyperparams reads the names of the hyperparameters from the signature.
     factory.__signature__ = inspect.Signature(
@@ -229,9 +282,11 @@ def build(spec: OptimizerSpec, dtype=None) -> optax.GradientTransformation:
     return inject(**{k: 0.0 for k in spec.names})
 
 
-def init(spec: OptimizerSpec, hp: Mapping[str, Any], params, dtype=None):
-    """Optimizer state of one variant with hyperparameters ``hp`` (name -> scalar)."""
-    inject = optax.inject_hyperparams(_factory(spec), hyperparam_dtype=dtype)
+def init(spec: OptimizerSpec, hp: Mapping[str, Any], params, dtype=None, multipliers=None):
+    """Optimizer state of one variant with hyperparameters ``hp`` (name -> scalar) and, when
+    ``spec.layer_scaled``, its per-tensor learning-rate ``multipliers`` (pytree like
+    ``params``, () leaves)."""
+    inject = optax.inject_hyperparams(_factory(spec, multipliers), hyperparam_dtype=dtype)
     return inject(**{k: hp[k] for k in spec.names}).init(params)
 
 

@@ -99,7 +99,8 @@ def _structure(v: Variant, objective) -> tuple:
     t, m = v.train, v.model
     es = (t.monitor, t.mode, t.restore_best_weights) if t.early_stopping else None
     halving = (t.halving_every, t.halving_eta, t.halving_metric) if t.halving_every else None
-    net = ((m.activation, m.batch_norm) if m.module is None
+    mup = m.mup_base_width if m.parametrization == "mup" else None
+    net = ((m.activation, m.batch_norm, mup) if m.module is None
            else (plugins.load("model.module", m.module), networks.freeze_options(m.options)))
     static, _ = optimizer_parts(t)
     opt = (optim.resolve(t.optimizer), static, t.schedule)
@@ -177,7 +178,9 @@ def _net(vs: list[Variant], ds: data_lib.Dataset, objective) -> networks.Net:
         activation=first.model.activation,
         batch_norm=first.model.batch_norm,
     )
-    return networks.MLPNet(arch, dtype, dropout=any(v.model.dropout > 0 for v in vs))
+    mup = first.model.mup_base_width if first.model.parametrization == "mup" else None
+    return networks.MLPNet(arch, dtype, dropout=any(v.model.dropout > 0 for v in vs),
+                           mup_base_width=mup)
 
 
 def _optimizer(vs: list[Variant]) -> optim.OptimizerSpec:
@@ -187,7 +190,8 @@ def _optimizer(vs: list[Variant]) -> optim.OptimizerSpec:
     return optim.OptimizerSpec(
         t.optimizer, hparams=tuple(floats), static=static,
         clips=tuple(c for c in optim.CLIPS if any(getattr(v.train, c) is not None for v in vs)),
-        schedule=t.schedule, warmup=any(v.train.warmup_steps > 0 for v in vs))
+        schedule=t.schedule, warmup=any(v.train.warmup_steps > 0 for v in vs),
+        layer_scaled=vs[0].model.parametrization == "mup")
 
 
 def _program(vs: list[Variant], ds: data_lib.Dataset, objective) -> engine.Program:

@@ -28,7 +28,8 @@ NAMES = ["capacity-nodes", "capacity-layers", "batch-size", "learning-rate", "mo
          "optimizers", "dropout-mnist", "early-stopping", "activations-vanishing",
          "dying-relu", "exploding-clipping", "data-scaling", "loss-functions", "batchnorm",
          "initialization", "layerwise-pretraining", "transfer-learning", "mnist-tensorboard",
-         "edge-of-stability", "critical-batch-size"]
+         "edge-of-stability", "critical-batch-size",
+         "mu-transfer"]
 DIGITS = ("data.name=digits",)
 
 

@@ -36,6 +36,7 @@ from jaxlab.course import (
     loss_functions,
     mnist_tensorboard,
     momentum,
+    mu_transfer,
     optimizers,
     transfer_learning,
 )
@@ -78,6 +79,7 @@ EXPERIMENTS = {e.name: e for e in (
     mnist_tensorboard.EXPERIMENT,
     edge_of_stability.EXPERIMENT,
     critical_batch_size.EXPERIMENT,
+    mu_transfer.EXPERIMENT,
 )}
 
 
