@@ -92,7 +92,7 @@ probe_epoch = jax.jit(_epoch, static_argnums=0, donate_argnums=1)
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def init_params(net, kernel_init, keys, shapes, scale):
     """Initial ``(params, model_state)`` of every variant: ``keys`` ``(V, 2)``, ``shapes``
-    ``(V, ...)``, ``scale`` ``(V, 2)`` (hidden and output layers')."""
+    ``(V, ...)``, ``scale`` ``(V, 3, 2)`` (hidden, output and bias (scale, shift))."""
     def one(k, shape, s):
         return net.init(k, shape, kernel_init=kernel_init, scale=s)
 

@@ -88,10 +88,11 @@ def init_params(prog: engine.Program, variants: Sequence[Variant]):
     dtype = float_dtype(prog.dtype)
     keys = variant_keys(variants)[0]
     shape = shapes(prog, variants)
-    scale = np.array([(v.model.scale, v.model.output_scale) for v in variants], dtype)
+    scale = np.array([(v.model.scale, v.model.output_scale, v.model.bias_scale)
+                      for v in variants], dtype)
     if not isinstance(prog.net, MLPNet):
         return compiled.init_params(prog.net, "", keys, shape, scale)
-    kinds = [(v.model.kernel_init, v.model.output_kind) for v in variants]
+    kinds = [(v.model.kernel_init, v.model.output_kind, v.model.bias_init) for v in variants]
     out = None
     for kind in dict.fromkeys(kinds):  # one draw per initializer kind, rows picked after
         part = compiled.init_params(prog.net, kind, keys, shape, scale)
@@ -124,8 +125,9 @@ def abstract_row(prog: engine.Program, v: Variant):
     dtype = float_dtype(prog.dtype)
     params, model_state = jax.eval_shape(
         lambda k, s, c: jax.vmap(lambda a, b, d: prog.net.init(
-            a, b, kernel_init=(v.model.kernel_init, v.model.output_kind), scale=d))(k, s, c),
-        keys, shape, jax.ShapeDtypeStruct((1, 2), dtype))
+            a, b, kernel_init=(v.model.kernel_init, v.model.output_kind, v.model.bias_init),
+            scale=d))(k, s, c),
+        keys, shape, jax.ShapeDtypeStruct((1, 3, 2), dtype))
     opt_hp = stack([opt_hparams(prog, v)])
     hp = stack([engine_hparams(prog, v)])
     state = jax.eval_shape(functools.partial(compiled.abstract_state, prog), params,

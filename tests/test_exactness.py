@@ -226,26 +226,45 @@ def test_adam_float32():
     print(f"adam float32 worst relative error {worst:.3g}")
 
 
-def test_uniform_bounds_deep_tanh_and_output_init_float64():
+def test_uniform_bounds_deep_tanh_output_and_bias_init_float64():
     """Keras' RandomUniform(0, 1) on the hidden kernels of a deep tanh net (the course's
-    failing vanishing-gradient net), the output at glorot_uniform or the same init: the
-    bounds are per-variant data (one program), the draws lie within them, and training
-    matches the plain loop."""
-    spec = spec_of(zip={"init_min": [0.0, -0.3, 0.0], "init_max": [1.0, 0.3, 1.0],
-                        "output_init": ["glorot_uniform", "glorot_uniform", "same"]},
-                   model={"hidden": None, "width": 6, "depth": 4, "activation": "tanh",
-                          "kernel_init": "uniform"}, learning_rate=0.05)
+    failing vanishing-gradient net), the output at glorot_uniform or the same init, and
+    Keras' bias initializers (ones, RandomUniform on the kernels' bounds, a constant lo = hi,
+    RandomNormal(0, 0.05)): bounds and kinds are per-variant data (one program), the draws
+    lie within them, padded biases stay 0, and training matches the plain loop."""
+    bounds = [(0.0, 1.0), (-0.3, 0.3), (0.0, 1.0), (0.0, 1.0), (0.5, 0.5)]
+    spec = spec_of(zip={"init_min": [lo for lo, _ in bounds], "init_max": [hi for _, hi in bounds],
+                        "output_init": ["glorot_uniform", "glorot_uniform", "same",
+                                        "glorot_uniform", "glorot_uniform"],
+                        "bias_init": ["zeros", "ones", "normal", "uniform", "uniform"],
+                        "hidden": [(6,) * 4, (6,) * 4, (6,) * 4, (6, 3, 6, 6), (6,) * 4]},
+                   model={"hidden": None, "activation": "tanh", "kernel_init": "uniform"},
+                   learning_rate=0.05)
     plan = jl.plan(spec)
     assert len(plan.groups) == 1
     init = plan.initial_params()[0]
     glorot_out = np.sqrt(6 / (6 + 3))
-    for j, (lo, hi) in enumerate([(0.0, 1.0), (-0.3, 0.3), (0.0, 1.0)]):
+    for j, (lo, hi) in enumerate(bounds[:4]):
         for l in range(4):
-            k = np.asarray(init["hidden"][l]["kernel"][j])
+            k = np.asarray(init["hidden"][l]["kernel"][j])[:, : 3 if (j, l) == (3, 1) else 6]
             assert lo <= k.min() and k.max() <= hi and k.max() - k.min() > 0.6 * (hi - lo)
         out = np.asarray(init["out"]["kernel"][j])
-        if j < 2:
+        if j != 2:
             assert np.abs(out).max() <= glorot_out and out.min() < 0
         else:
             assert out.min() >= 0 and out.max() <= 1
+    b = [np.concatenate([np.asarray(init["hidden"][l]["bias"][j]) for l in range(4)]
+                        + [np.asarray(init["out"]["bias"][j])]) for j in range(5)]
+    np.testing.assert_array_equal(b[0], 0.0)
+    np.testing.assert_array_equal(b[1], 1.0)
+    real = np.r_[b[3][:9], b[3][12:]]
+    assert 0.0 <= real.min() and real.max() <= 1.0 and np.ptp(real) > 0.5
+    np.testing.assert_array_equal(b[3][9:12], 0.0)  # layer 1's padded units (width 3 of 6)
+    np.testing.assert_array_equal(b[4], 0.5)
+    assert 0.01 < b[2].std() < 0.1 and b[2].min() < 0 < b[2].max()
     compare(spec)
+
+
+def test_bias_init_is_validated():
+    with pytest.raises(jl.ConfigError, match="model.bias_init"):
+        jl.plan(spec_of(model={"bias_init": "he_uniform"}))
