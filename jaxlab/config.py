@@ -200,7 +200,8 @@ class TrainConfig:
                                             "mae)")
     epochs: int = hparam(10, integer(1), "epochs (as in Keras)", "variant")
     batch_size: int = hparam(32, integer(1), "samples per update (exact, ragged last batch "
-                             "included)", "variant")
+                             "included; more than the data: one full batch, with a warning)",
+                             "variant")
     microbatch: int | None = hparam(None, integer(1, optional=True),
                                     "samples per compiled step (unset: the group's smallest "
                                     "batch size)")

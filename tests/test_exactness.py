@@ -67,7 +67,7 @@ def sgd_tx(v):
     return optax.chain(*parts)
 
 
-def compare(spec, make_tx=sgd_tx, rtol=1e-9, check_stats=False):
+def compare(spec, make_tx=sgd_tx, rtol=1e-9, check_stats=False, batch_size=None):
     """Run ``spec`` with jaxlab and every variant with the reference; compare final params."""
     plan = jl.plan(spec)
     init = plan.initial_params()
@@ -86,7 +86,8 @@ def compare(spec, make_tx=sgd_tx, rtol=1e-9, check_stats=False):
                                     for l, w in enumerate(v.model.widths)}}
             ref, ref_stats, _ = reference.train(
                 p0, ds.x_train, y, tx=make_tx(v), widths=v.model.widths,
-                activation=v.model.activation, batch_size=t.batch_size, epochs=t.epochs,
+                activation=v.model.activation, epochs=t.epochs,
+                batch_size=batch_size(v) if batch_size else t.batch_size,
                 seed=t.seed, shuffle=t.shuffle, dropout=v.model.dropout, l2=t.l2,
                 batch_norm=None if v.model.batch_norm == "none" else v.model.batch_norm,
                 stats=stats0)
@@ -120,12 +121,17 @@ def _assert_close(got, want, rtol, what):
 
 
 def test_batch_size_ragged_last_batch_float64():
-    # N = 50: 7 and 16 leave ragged last batches (1 and 2 samples); 50 is full-batch.
-    result, _ = compare(spec_of(grid={"batch_size": [5, 7, 16, 50]}, shuffle=True))
+    # N = 50: 7 and 16 leave ragged last batches (1 and 2 samples); 50 is full-batch, and
+    # 80 > N is one batch of everything too (Keras), with a warning; the reference loop
+    # slices x[0:80] of 50 rows, its own full batch.
+    with pytest.warns(UserWarning, match="batch_size=80 with 50 samples"):
+        result, _ = compare(spec_of(grid={"batch_size": [5, 7, 16, 50, 80]}, shuffle=True),
+                            batch_size=lambda v: v.values["train.batch_size"])
     h = result.history
     last = h[h.epoch == 4].set_index("variant")
-    assert list(last.updates) == [4 * 10, 4 * 8, 4 * 4, 4 * 1]
+    assert list(last.updates) == [4 * 10, 4 * 8, 4 * 4, 4 * 1, 4 * 1]
     assert set(last.examples) == {200}
+    assert list(result.variants["train.batch_size"]) == [5, 7, 16, 50, 80]
 
 
 def test_width_float64():
