@@ -547,6 +547,12 @@ def _summary(g, gi: int, stacked: dict, ran: np.ndarray, names: list[str], index
         for j, v in enumerate(g.variants):
             if epoch[j] >= 0 and k == _monitor(v, names):
                 best_epoch[j] = epoch[j] + 1
+    diverged = status == "diverged"
+    best_epoch[diverged] = np.nan
+    for value in conventions.SUMMARIES:
+        for k in conventions.summarized(out, value):
+            c = conventions.summary_column(value, k)
+            out[c] = conventions.void_diverged(out[c], diverged)
     found_all = not np.isnan(best_epoch).any()
     out["best_epoch"] = best_epoch.astype(np.int64) if found_all else best_epoch
     return pd.DataFrame(out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import jax
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from flax import nnx
 
 import jaxlab as jl
+from jaxlab import recipes
 from jaxlab.errors import ConfigError
 from jaxlab.results import Result, atomic_open, atomic_write_text
 
@@ -170,6 +172,13 @@ def test_diverged_variant_is_marked_and_skipped_by_best(mixed):
     assert list(s.status) == ["ok", "diverged", "ok"]
     assert s.loc[1, "stop_epoch"] == 1 and s.loc[1, "epochs_run"] == 1
     assert (mixed.history.variant == 1).sum() == 1
+    # No final or best value for a diverged variant, however finite its history row is.
+    summaries = [c for c in s if c.startswith(("final_", "best_"))]
+    assert {"final_loss", "best_val_accuracy", "best_epoch"} <= set(summaries)
+    h = mixed.history[mixed.history.variant == 1]
+    assert np.isfinite(h.val_accuracy).all()  # measured on the restored weights
+    assert s.loc[1, summaries].isna().all()
+    assert s.drop(index=1)[summaries].notna().all().all()
     ok = s.drop(index=1)
     assert mixed.best() == ok.final_val_loss.idxmin()
     assert mixed.best("val_accuracy") == ok.final_val_accuracy.idxmax()
@@ -313,3 +322,22 @@ def test_unset_values_in_an_axis_survive_save_and_load(tmp_path):
     path = r.save(str(tmp_path / "r"))
     loaded = Result.load(path)
     assert [v.train.clip_norm for v in loaded.spec.variants()] == [None, 1.0]
+
+
+def test_recipes_say_when_a_stage_continues_from_a_diverged_variant(mixed):
+    with pytest.warns(RuntimeWarning, match=r"stage X: variant\(s\) \[1\] diverged"):
+        recipes.warn_diverged(mixed, [0, 1, 2], "stage X")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        recipes.warn_diverged(mixed, [0, 2], "stage X")  # the others trained: silent
+
+
+@pytest.mark.slow
+def test_greedy_pretraining_says_it_continues_from_a_diverged_stage():
+    spec = jl.Sweep(data=blobs(), model=jl.ModelConfig(width=4),
+                    train=jl.TrainConfig(epochs=2, batch_size=32),
+                    grid={"learning_rate": [0.05, 1e30]})
+    with pytest.warns(RuntimeWarning, match=r"depth 1: variant\(s\) \[2\] diverged"):
+        out = recipes.greedy_pretraining(spec, depth=2, arms=("supervised", "scratch"))
+    s = out.summary.set_index(["depth", "arm"])
+    assert s.loc[(1, "supervised"), "status"].tolist() == ["ok", "diverged"]
