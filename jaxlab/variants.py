@@ -178,16 +178,24 @@ def group_data(g) -> dict:
     out = {"x_train": jnp.asarray(ds.x_train, dtype),
            "y_train": jnp.asarray(_cast(obj.encode(ds.y_train, "data.y_train"), dtype))}
     if prog.n_val:
-        n_chunks = math.ceil(prog.n_val / prog.eval_chunk)
-        pad = n_chunks * prog.eval_chunk - prog.n_val
-        yv = _cast(obj.encode(ds.y_val, "data.y_val"), dtype)
-        out["x_val"] = jnp.asarray(np.concatenate(
-            [ds.x_val, np.zeros((pad, ds.x_val.shape[1]), ds.x_val.dtype)]), dtype)
-        out["y_val"] = jnp.asarray(np.concatenate([yv, np.zeros((pad,) + yv.shape[1:],
-                                                                yv.dtype)]))
+        out["x_val"], out["y_val"] = _chunked(g, ds.x_val, ds.y_val, "val", prog.eval_chunk)
     else:
         out["x_val"] = out["y_val"] = jnp.zeros((0,), dtype)
     return out
+
+
+def _chunked(g, x, y, part: str, chunk: int) -> tuple[jax.Array, jax.Array]:
+    """Device arrays of a held-out part, encoded targets, zero-padded to whole chunks."""
+    dtype = float_dtype(g.program.dtype)
+    pad = math.ceil(len(x) / chunk) * chunk - len(x)
+    y = _cast(g.program.objective.encode(y, f"data.y_{part}"), dtype)
+    return (jnp.asarray(np.concatenate([x, np.zeros((pad, x.shape[1]), x.dtype)]), dtype),
+            jnp.asarray(np.concatenate([y, np.zeros((pad,) + y.shape[1:], y.dtype)])))
+
+
+def test_part(g, chunk: int) -> tuple[jax.Array, jax.Array]:
+    """The group's test part as device arrays padded to whole chunks of ``chunk`` rows."""
+    return _chunked(g, g.dataset.x_test, g.dataset.y_test, "test", chunk)
 
 
 def _cast(y: np.ndarray, dtype) -> np.ndarray:

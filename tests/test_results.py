@@ -341,3 +341,43 @@ def test_greedy_pretraining_says_it_continues_from_a_diverged_stage():
         out = recipes.greedy_pretraining(spec, depth=2, arms=("supervised", "scratch"))
     s = out.summary.set_index(["depth", "arm"])
     assert s.loc[(1, "supervised"), "status"].tolist() == ["ok", "diverged"]
+
+
+# ----------------------------------------------------------------------------- test part
+
+
+def test_test_part_is_evaluated_once_on_the_final_restored_weights(tmp_path):
+    """``test_*`` columns: every variant's final weights (early stopping's restored best
+    ones) on the test part, chunked (37 rows in chunks of 8); a test part equal to the
+    validation part gives back the best epoch's validation values; a numpy forward pass of
+    the saved parameters gives the same numbers; they survive save/load."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(117, 4))
+    y = (x[:, 0] + x[:, 1] ** 2 > 0.8).astype(int)
+    ds = jl.from_arrays(x[:80], y[:80], x[80:], y[80:], x_test=x[80:], y_test=y[80:])
+    train = jl.TrainConfig(epochs=30, batch_size=8, learning_rate=0.5, momentum=0.9,
+                           early_stopping=True, patience=2, restore_best_weights=True,
+                           eval_batch_size=8, loss="sparse_categorical_crossentropy",
+                           metrics=("accuracy",))
+    spec = jl.Sweep(data=jl.DataConfig("arrays"), model=jl.ModelConfig(width=16), train=train,
+                    grid={"seed": [0, 1, 2]})
+    r = jl.run(spec, dataset=ds, compilation_cache=False)
+    s = r.variants
+    assert (s.status == "stopped").any()
+    np.testing.assert_allclose(s.test_loss, s.best_val_loss, rtol=1e-5)
+    at_best = r.history.set_index(["variant", "epoch"]).val_accuracy
+    np.testing.assert_allclose(s.test_accuracy, [at_best[i, e] for i, e in s.best_epoch.items()],
+                               rtol=1e-6)
+    stopped = s[s.status == "stopped"]
+    assert (stopped.final_val_loss > stopped.best_val_loss + 1e-6).all()
+    for i in range(len(r)):
+        p = r.params(i)
+        h = np.maximum(ds.x_test @ p["hidden"][0]["kernel"] + p["hidden"][0]["bias"], 0)
+        z = h @ p["out"]["kernel"] + p["out"]["bias"]
+        z = z - z.max(1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+        loss = -logp[np.arange(len(z)), ds.y_test].mean()
+        np.testing.assert_allclose(s.loc[i, "test_loss"], loss, rtol=1e-4)
+        assert s.loc[i, "test_accuracy"] == pytest.approx((z.argmax(1) == ds.y_test).mean())
+    loaded = Result.load(r.save(str(tmp_path / "r")))
+    pd.testing.assert_series_equal(loaded.variants.test_loss, s.test_loss, check_dtype=False)
