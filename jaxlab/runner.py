@@ -211,10 +211,12 @@ class _Sweep:
         self.step = step
         for gi in range(meta["group"]):
             saved = arrays["done"][str(gi)]
+            state = self._unflatten(gi, saved["state"])
+            g = self.p.groups[gi]
             self.outputs.append({
                 "records": ckpt.unstack_records(saved["records"], meta["record_keys"][gi]),
-                "state": self._unflatten(gi, saved["state"]),
-                "timing": meta["timing"][gi]})
+                "state": state, "timing": meta["timing"][gi],
+                "test": evaluate_test_part(g, state, len(g.variants))})
         if "current" in arrays:
             cur = arrays["current"]
             self.resumed = {

@@ -349,7 +349,7 @@ INVALID = [
     ({}, {"learning_rate": -1}, r"train\.learning_rate", "-1"),
     ({}, {"learning_rate": float("nan")}, r"train\.learning_rate", "nan"),
     ({}, {"batch_size": 0}, r"train\.batch_size", "=0"),
-    ({}, {"batch_size": 81}, r"train\.batch_size", "81.*80"),  # 80 training samples
+    ({}, {"batch_size": 81, "microbatch": 81}, r"train\.microbatch", "81.*80"),  # 80 samples
     ({"width": 0}, {}, r"model\.width", "=0"),
     ({"hidden": (4, 0)}, {}, r"model\.hidden", "=0"),
     ({"dropout": 1.0}, {}, r"model\.dropout", "1.0"),
