@@ -332,7 +332,6 @@ def test_recipes_say_when_a_stage_continues_from_a_diverged_variant(mixed):
         recipes.warn_diverged(mixed, [0, 2], "stage X")  # the others trained: silent
 
 
-@pytest.mark.slow
 def test_greedy_pretraining_says_it_continues_from_a_diverged_stage():
     spec = jl.Sweep(data=blobs(), model=jl.ModelConfig(width=4),
                     train=jl.TrainConfig(epochs=2, batch_size=32),
