@@ -525,6 +525,8 @@ def validate(model: ModelConfig, train: TrainConfig, where: str = "") -> None:
 
     hparams.check_fields(model, "model", where)
     hparams.check_fields(train, "train", where)
+    for kind in (model.kernel_init, model.output_kind, model.bias_init):
+        _affine(kind, model.init_scale, model.init_min, model.init_max)  # bounds in order
     field = "model.hidden" if model.hidden is not None else "model.width"
     need(len(model.widths) >= 1, field, model.hidden, "needs at least 1 hidden layer")
     for w in model.widths:

@@ -274,3 +274,5 @@ def test_uniform_bounds_deep_tanh_output_and_bias_init_float64():
 def test_bias_init_is_validated():
     with pytest.raises(jl.ConfigError, match="model.bias_init"):
         jl.plan(spec_of(model={"bias_init": "he_uniform"}))
+    with pytest.raises(jl.ConfigError, match=r"model.init_min.*1\.0.*must not exceed"):
+        jl.plan(spec_of(model={"bias_init": "uniform", "init_min": 1.0, "init_max": 0.0}))
