@@ -65,7 +65,8 @@ def run(ctx: ex.Context) -> ex.Findings:
     )
     numbers = {"target_variance": variance, "bound": bound}
     numbers |= {f"diverged_{a.replace(' ', '_')}": ex.number(diverged[a]) for a in diverged.index}
-    numbers |= {f"val_mse_{a.replace(' ', '_')}": ex.number(val[a]) for a in val.index}
+    numbers |= {f"val_mse_{a.replace(' ', '_')}": ex.number(val[a]) for a in val.index
+                if not np.isnan(val[a])}  # a diverged run has no final MSE (NaN)
     holds = (diverged.get("none", 0) == 1.0
              and all(diverged[a] == 0 and np.isfinite(val[a]) and val[a] < bound
                      for a in clipped))
