@@ -99,11 +99,15 @@ def _sharpness(prog: engine.Program, state, data) -> jax.Array:
 
 def _evaluate(prog: engine.Program, state, data) -> dict[str, Average]:
     """Validation sums of every variant: a ``scan`` over chunks of ``prog.eval_chunk``."""
-    x, y = data["x_val"], data["y_val"]
-    chunk = prog.eval_chunk
+    return _evaluate_on(prog, state, data["x_val"], data["y_val"], prog.n_val, prog.eval_chunk)
+
+
+def _evaluate_on(prog: engine.Program, state, x, y, n: int, chunk: int) -> dict[str, Average]:
+    """Sums of every variant over the first ``n`` rows of ``x``, ``y`` (padded to whole
+    chunks of ``chunk`` rows): a ``scan`` over chunks."""
     xs = x.reshape((-1, chunk) + x.shape[1:])
     ys = y.reshape((-1, chunk) + y.shape[1:])
-    valid = (jnp.arange(xs.shape[0] * chunk) < prog.n_val).reshape(-1, chunk)
+    valid = (jnp.arange(xs.shape[0] * chunk) < n).reshape(-1, chunk)
     one = jax.vmap(engine.eval_chunk, in_axes=(None, 0, None, None, None))
     n = state.step.shape[0]
     names = ("loss",) + prog.objective.metrics
@@ -115,6 +119,13 @@ def _evaluate(prog: engine.Program, state, data) -> dict[str, Average]:
 
     sums, _ = jax.lax.scan(body, zero, (xs, ys, valid))
     return sums
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4, 5))
+def evaluate(prog: engine.Program, state, x, y, n: int, chunk: int) -> dict[str, jax.Array]:
+    """Loss and metrics ``(V,)`` of every variant of ``state`` on ``n`` held-out samples
+    (the test part, once at the end), as validation is evaluated."""
+    return {k: v.compute() for k, v in _evaluate_on(prog, state, x, y, n, chunk).items()}
 
 
 @functools.cache
@@ -161,8 +172,8 @@ probe_epoch = jax.jit(_epoch, static_argnums=0, donate_argnums=1)
 
 def _init_params(net, kinds, which, keys, shapes, scale):
     """Initial ``(params, model_state)`` of every variant: ``keys`` ``(V, 2)``, ``shapes``
-    ``(V, ...)``, ``scale`` ``(V, 2)`` (hidden and output layers'); variant ``v`` uses the
-    initializers ``kinds[which[v]]`` (one draw per kind, rows picked after)."""
+    ``(V, ...)``, ``scale`` ``(V, 3, 2)`` (hidden, output and bias (scale, shift)); variant
+    ``v`` uses the initializers ``kinds[which[v]]`` (one draw per kind, rows picked after)."""
     out = None
     for i, kind in enumerate(kinds):
         part = jax.vmap(lambda k, s, c, kind=kind: net.init(k, s, kernel_init=kind, scale=c))(

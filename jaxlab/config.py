@@ -33,6 +33,7 @@ from jaxlab.errors import ConfigError, check, unknown
 from jaxlab.hparams import ANY, BOOL, Domain, choice, fraction, hparam, integer, positive, real
 from jaxlab.losses import METRICS, OUTPUT_ACTIVATIONS, canonical_loss
 from jaxlab.models import ACTIVATIONS, BATCH_NORM, KERNEL_INITS
+from jaxlab.networks import BIAS_INITS
 from jaxlab.optim import SCHEDULES
 from jaxlab.sampling import sample, sample_count
 from jaxlab.tomlio import dump_toml, parse_value
@@ -80,6 +81,10 @@ class ModelConfig:
     init_max: float | None = hparam(None, real(optional=True),
                                     "upper bound of 'uniform' kernels, Keras' RandomUniform "
                                     "maxval (unset: +limit)", "init")
+    bias_init: str = hparam("zeros", choice(*BIAS_INITS),
+                            "bias initializer, Keras' bias_initializer; uniform: U(init_min, "
+                            "init_max), default +-0.05, a constant when min = max; normal: "
+                            "N(0, 0.05) (MLP)", "init")
     dropout: float = hparam(0.0, fraction(), "dropout rate after every hidden layer (MLP)",
                             "variant")
     batch_norm: str = hparam("none", choice(*BATCH_NORM),
@@ -121,6 +126,12 @@ class ModelConfig:
     def output_scale(self) -> tuple[float, float]:
         """The output layer's ``(scale, shift)``."""
         return _affine(self.output_kind, self.init_scale, self.init_min, self.init_max)
+
+    @property
+    def bias_scale(self) -> tuple[float, float]:
+        """The biases' ``(scale, shift)``: Keras' RandomUniform/RandomNormal defaults (0.05),
+        ``uniform`` shifted to ``[init_min, init_max]`` when they are set."""
+        return _affine(self.bias_init, None, self.init_min, self.init_max)
 
 
 def _scale(kind: str, init_scale: float | None) -> float:
@@ -195,7 +206,8 @@ class TrainConfig:
                                             "mae)")
     epochs: int = hparam(10, integer(1), "epochs (as in Keras)", "variant")
     batch_size: int = hparam(32, integer(1), "samples per update (exact, ragged last batch "
-                             "included)", "variant")
+                             "included; more than the data: one full batch, with a warning)",
+                             "variant")
     microbatch: int | None = hparam(None, integer(1, optional=True),
                                     "samples per compiled step (unset: the group's smallest "
                                     "batch size)")
@@ -528,6 +540,8 @@ def validate(model: ModelConfig, train: TrainConfig, where: str = "") -> None:
 
     hparams.check_fields(model, "model", where)
     hparams.check_fields(train, "train", where)
+    for kind in (model.kernel_init, model.output_kind, model.bias_init):
+        _affine(kind, model.init_scale, model.init_min, model.init_max)  # bounds in order
     field = "model.hidden" if model.hidden is not None else "model.width"
     need(len(model.widths) >= 1, field, model.hidden, "needs at least 1 hidden layer")
     for w in model.widths:

@@ -7,7 +7,8 @@
 * :data:`STATUS`: how a variant's training ended.
 * :func:`swept_axes`: which columns of a result table are its swept axes.
 * :func:`final_value`, :func:`best_value`: a metric's per-variant summaries over epochs, and
-  :func:`summary_column`, :func:`summarized`: the ``final_``/``best_`` columns naming them.
+  :func:`summary_column`, :func:`summarized`: the ``final_``/``best_`` columns naming them;
+  :func:`void_diverged`: a diverged variant has no final or best value (NaN).
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ def final_value(values, trained) -> np.ndarray:
       trained: ``(E, ...)`` bool, or broadcastable to ``values``: whether the epoch ran.
 
     Returns:
-      ``(...)``: the value at the last trained epoch, finite or not (a variant that diverged
-      ends on its non-finite value); NaN where no epoch was trained.
+      ``(...)``: the value at the last trained epoch, finite or not; NaN where no epoch was
+      trained. (A result reports none for a diverged variant: :func:`void_diverged`.)
     """
     values = np.asarray(values)
     trained = np.broadcast_to(trained, values.shape)
@@ -112,3 +113,14 @@ def best_value(values, trained, maximize: bool | np.ndarray) -> tuple[np.ndarray
     found = ok.any(0)
     best = np.where(found, np.take_along_axis(values, epoch[None], 0)[0], np.nan)
     return best, np.where(found, epoch, -1)
+
+
+def void_diverged(summary, diverged) -> np.ndarray:
+    """``summary`` (``(V,)`` final or best values) with NaN where ``diverged`` (``(V,)`` bool).
+
+    A diverged variant keeps its last finite weights, but values measured on them (often of
+    weights near overflow) or before the divergence would rank it among the ones that trained:
+    its summaries are NaN and its ``status`` says ``diverged``.
+    """
+    summary = np.asarray(summary, np.float64)
+    return np.where(np.asarray(diverged, bool), np.nan, summary)

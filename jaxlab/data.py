@@ -195,6 +195,9 @@ class Dataset:
       task: ``"classification"`` or ``"regression"``.
       n_classes: number of classes (classification only, else None).
       name: the data set's name.
+      x_test, y_test: the held-out test part or None: never trained on nor watched while
+        training; every variant's final weights are evaluated on it once, at the end
+        (``test_*`` columns of ``Result.variants``).
     """
 
     x_train: Array
@@ -204,6 +207,8 @@ class Dataset:
     task: str
     n_classes: int | None
     name: str
+    x_test: Array | None = None
+    y_test: Array | None = None
 
     @property
     def n_features(self) -> int:
@@ -216,6 +221,10 @@ class Dataset:
     @property
     def n_val(self) -> int:
         return 0 if self.x_val is None else len(self.x_val)
+
+    @property
+    def n_test(self) -> int:
+        return 0 if self.x_test is None else len(self.x_test)
 
     @property
     def n_outputs(self) -> int:
@@ -258,13 +267,15 @@ def validate(ds: Dataset) -> None:
     if ds.task not in TASKS:
         raise unknown("data.task", ds.task, TASKS)
     _check_part(ds, ds.x_train, ds.y_train, "train")
-    if (ds.x_val is None) != (ds.y_val is None):
-        missing = "data.x_val" if ds.x_val is None else "data.y_val"
-        raise ConfigError(missing, None, "x_val and y_val must be given together")
-    if ds.x_val is not None:
-        _check_part(ds, ds.x_val, ds.y_val, "val")
-        check(ds.x_val.shape[1] == ds.n_features, "data.x_val", ds.x_val.shape,
-              f"has {ds.x_val.shape[1]} features but data.x_train has {ds.n_features}")
+    for part in ("val", "test"):
+        x, y = getattr(ds, f"x_{part}"), getattr(ds, f"y_{part}")
+        if (x is None) != (y is None):
+            missing = f"data.x_{part}" if x is None else f"data.y_{part}"
+            raise ConfigError(missing, None, f"x_{part} and y_{part} must be given together")
+        if x is not None:
+            _check_part(ds, x, y, part)
+            check(x.shape[1] == ds.n_features, f"data.x_{part}", x.shape,
+                  f"has {x.shape[1]} features but data.x_train has {ds.n_features}")
 
 
 def _split_at(n: int, train_size: float | None, validation_split: float | None) -> int:
@@ -310,10 +321,10 @@ def _scale(a: Array | None, stats: tuple[Array, Array] | None, dtype: str) -> Ar
 
 def _build(x, y, x_val, y_val, *, task, n_classes, name, train_size=None, validation_split=None,
            limit_train=None, limit_val=None, scale_x="none", scale_y="none",
-           dtype="float32", scale_fit="train") -> Dataset:
+           dtype="float32", scale_fit="train", x_test=None, y_test=None) -> Dataset:
     """Validate, split, limit, scale (statistics of the train part) and cast."""
     _check_choices(scale_x, scale_y, dtype, task)
-    validate(Dataset(x, y, x_val, y_val, task, n_classes, name))
+    validate(Dataset(x, y, x_val, y_val, task, n_classes, name, x_test, y_test))
     if train_size is not None or validation_split is not None:
         check(x_val is None, "data.validation_split", validation_split,
               "validation data was given explicitly; do not split the train data as well")
@@ -331,10 +342,21 @@ def _build(x, y, x_val, y_val, *, task, n_classes, name, train_size=None, valida
         sy = _fit_scaler(scale_y, np.concatenate([y, y_val]) if every else y)
         y, y_val = _scale(y, sy, dtype), _scale(y_val, sy, dtype)
     else:
+        sy = None
         y, y_val = y.astype(np.int32), None if y_val is None else y_val.astype(np.int32)
-    ds = Dataset(x, y, x_val, y_val, task, n_classes, name)
+    x_test, y_test = _scaled_test(x_test, y_test, sx, sy if task == "regression" else None,
+                                  dtype)
+    ds = Dataset(x, y, x_val, y_val, task, n_classes, name, x_test, y_test)
     validate(ds)
     return ds
+
+
+def _scaled_test(x, y, sx, sy, dtype) -> tuple[Array | None, Array | None]:
+    """The test part with the scalers of the train part (never fitted on it), cast."""
+    if x is None:
+        return None, None
+    y = _scale(y, sy, dtype) if np.issubdtype(y.dtype, np.inexact) else y.astype(np.int32)
+    return _scale(x, sx, dtype), y
 
 
 # ----------------------------------------------------------------------------- from_arrays
@@ -389,13 +411,16 @@ def _features(x: Any, field: str) -> Array:
 
 def from_arrays(x, y, x_val=None, y_val=None, *, task: str | None = None,
                 validation_split: float | None = None, scale_x: str = "none",
-                scale_y: str = "none", name: str = "arrays", dtype: str = "float32") -> Dataset:
+                scale_y: str = "none", name: str = "arrays", dtype: str = "float32",
+                x_test=None, y_test=None) -> Dataset:
     """A :class:`Dataset` from arrays you already have.
 
     Args:
       x: (n, ...) inputs; anything beyond the sample axis is flattened.
       y: (n,) integer/bool labels, (n, k) one-hot labels, or (n,) / (n, k) float targets.
       x_val, y_val: optional validation arrays of the same kinds.
+      x_test, y_test: an optional held-out test part of the same kinds (scaled with the
+        train part's statistics), evaluated once at the end of training.
       task: ``classification | regression``; None infers it: integer, bool or one-hot
         ``y`` is classification, float ``y`` regression.
       validation_split: Keras semantics, the last fraction of ``x`` becomes validation.
@@ -417,11 +442,15 @@ def from_arrays(x, y, x_val=None, y_val=None, *, task: str | None = None,
     y = _targets(y, task, "data.y_train")
     x_val = None if x_val is None else _features(x_val, "data.x_val")
     y_val = None if y_val is None else _targets(_array(y_val, "data.y_val"), task, "data.y_val")
+    x_test = None if x_test is None else _features(x_test, "data.x_test")
+    y_test = (None if y_test is None
+              else _targets(_array(y_test, "data.y_test"), task, "data.y_test"))
     if task == "classification" and n_classes is None:
-        n_classes = 1 + max([int(a.max()) for a in (y, y_val) if a is not None and a.size] or [0])
+        n_classes = 1 + max([int(a.max()) for a in (y, y_val, y_test)
+                             if a is not None and a.size] or [0])
     return _build(x, y, x_val, y_val, task=task, n_classes=n_classes, name=name,
                   validation_split=validation_split, scale_x=scale_x, scale_y=scale_y,
-                  dtype=dtype)
+                  dtype=dtype, x_test=x_test, y_test=y_test)
 
 
 # ----------------------------------------------------------------------------- load
@@ -432,15 +461,16 @@ def load(cfg: DataConfig) -> Dataset:
     result loads with ``jl.load_result(path)``).
 
     Synthetic sets and digits have no validation part unless ``train_size`` or
-    ``validation_split`` asks for one. MNIST's test split is the validation part unless one
-    of them is given; then the train split is divided and the test split ignored.
+    ``validation_split`` asks for one, and no test part. MNIST's test split is the validation
+    part unless one of them is given; then the train split is divided into train and
+    validation parts and the test split is the test part (``Dataset.x_test``).
 
     Example::
 
       ds = load(DataConfig("digits", validation_split=0.2, scale_x="standardize"))
       ds.x_train.shape, ds.x_val.shape, ds.n_classes  # (1437, 64), (360, 64), 10
     """
-    x_val = y_val = None
+    x_val = y_val = x_test = y_test = None
     if cfg.name == "arrays":
         raise ConfigError("data.name", cfg.name, "in-memory data cannot be loaded from a spec; "
                           "pass it with jaxlab.run(spec, dataset=jaxlab.from_arrays(x, y))")
@@ -452,7 +482,7 @@ def load(cfg: DataConfig) -> Dataset:
         x, y, x_val, y_val = mnist_arrays(cfg.name, cfg.data_dir, cfg.dtype)
         task = "classification"
         if cfg.train_size is not None or cfg.validation_split is not None:
-            x_val = y_val = None
+            x_val, y_val, x_test, y_test = None, None, x_val, y_val
     if task == "regression":
         n_classes, y = None, y.reshape(len(y), -1)
     else:
@@ -460,4 +490,5 @@ def load(cfg: DataConfig) -> Dataset:
     return _build(x, y, x_val, y_val, task=task, n_classes=n_classes, name=cfg.name,
                   train_size=cfg.train_size, validation_split=cfg.validation_split,
                   limit_train=cfg.limit_train, limit_val=cfg.limit_val, scale_x=cfg.scale_x,
-                  scale_y=cfg.scale_y, dtype=cfg.dtype, scale_fit=cfg.scale_fit)
+                  scale_y=cfg.scale_y, dtype=cfg.dtype, scale_fit=cfg.scale_fit,
+                  x_test=x_test, y_test=y_test)

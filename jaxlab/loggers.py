@@ -330,4 +330,7 @@ class Track:
             if flag in rec and rec[flag].any():
                 for j in np.flatnonzero(rec[flag]):
                     self.status[j] = flag
+        diverged = np.array([s == "diverged" for s in self.status])[:, None]
+        self.final = conventions.void_diverged(self.final, diverged)
+        self.best = conventions.void_diverged(self.best, diverged)
         return values

@@ -41,6 +41,10 @@ from jaxlab.conventions import float_dtype
 
 Array = jax.Array
 
+#: Keras' bias initializers the MLP offers (``model.bias_init``).
+BIAS_INITS = ("zeros", "ones", "uniform", "normal")
+BIAS_LAYER = 2000  # counter index of the first layer's biases (kernels use 0.. and 1000)
+
 
 class Noise(NamedTuple):
     """A variant's dropout randomness for one microstep."""
@@ -86,17 +90,19 @@ class MLPNet:
         w[: len(widths)] = widths
         return {"widths": w, "depth": np.int32(len(widths))}
 
-    def init(self, key, shape, *, kernel_init: tuple[str, str], scale) -> tuple[dict, dict]:
-        """``kernel_init``: the (hidden, output) initialisers; ``scale``: ``(2,)`` theirs, or
-        ``(2, 2)`` with each layer kind's shift (``uniform`` bounds)."""
+    def init(self, key, shape, *, kernel_init: tuple[str, ...], scale) -> tuple[dict, dict]:
+        """``kernel_init``: the (hidden, output[, bias]) initialisers; ``scale``: ``(2,)`` or
+        ``(3,)`` theirs, or ``(2 or 3, 2)`` with each one's shift (``uniform`` bounds)."""
         dtype = float_dtype(self.dtype, jnp)
-        hidden, output = kernel_init
+        hidden, output = kernel_init[:2]
         out_scale = scale[1]
         if self.mup_base_width is not None:  # muP: output variance 1/fan_in^2 (relative)
             out_scale = out_scale * self.mup_base_width / _last_width(shape)
         params = models.init_params(self.arch, key, shape["widths"], shape["depth"], scale[0],
                                     kernel_init=hidden, output_init=output,
                                     output_scale=out_scale, dtype=dtype)
+        if len(kernel_init) > 2 and kernel_init[2] != "zeros":
+            params = init_biases(self.arch, key, shape, params, kernel_init[2], scale[2], dtype)
         return params, models.init_batch_stats(self.arch, dtype)
 
     def lr_multipliers(self, params, shape, rule: str):
@@ -185,6 +191,29 @@ def mup_multipliers(params, shape, rule: str, base: int, dtype=jnp.float32):
         return widths[l] / base if rule == "sgd" else jnp.ones((), dtype)
 
     return jax.tree_util.tree_map_with_path(one, params)
+
+
+def init_biases(arch: models.Arch, key, shape, params: dict, kind: str, scale, dtype) -> dict:
+    """``params`` with every dense layer's biases (hidden and output) drawn from ``kind``
+    (:data:`BIAS_INITS`): ``ones``, or ``shift + scale * draw`` with ``scale`` ``(2,)`` (Keras'
+    RandomUniform(lo, hi): scale ``(hi - lo) / 2``, shift ``(hi + lo) / 2``; RandomNormal:
+    the std). Padded units stay at 0; batch norm's own offsets are not touched."""
+    if kind not in BIAS_INITS:
+        raise ValueError(f"unknown bias initializer {kind!r}")
+    mask = models.unit_mask(arch, shape["widths"], shape["depth"], dtype)  # (D, W)
+    u = models._uniforms(key, [(BIAS_LAYER, arch.depth + 1, max(arch.width, arch.n_out))])[0]
+    u = jnp.clip(u.astype(dtype), 1e-7, 1 - 1e-7)  # (D + 1, max(W, n_out)), row D: output
+    s = jnp.asarray(scale, dtype)
+    if kind == "ones":
+        b = jnp.ones(u.shape, dtype)
+    elif kind == "uniform":
+        b = (2 * u - 1) * s[0] + s[1]
+    else:
+        b = jax.scipy.special.ndtri(u) * s[0] + s[1]
+    hidden = {l: {**p, "bias": b[l, : arch.width] * mask[l]}
+              for l, p in params["hidden"].items()}
+    return {**params, "hidden": hidden,
+            "out": {**params["out"], "bias": b[arch.depth, : arch.n_out]}}
 
 
 # -- any Flax NNX module ----------------------------------------------------------------------

@@ -239,16 +239,17 @@ def plan(spec: Sweep, *, dataset: data_lib.Dataset | None = None) -> Plan:
     variants = spec.variants()
     datasets: dict = {}
     buckets: dict[tuple, list] = {}
-    for v in variants:
+    clamped: set[tuple[int, int]] = set()
+    for i, v in enumerate(variants):
         if v.data not in datasets:
             datasets[v.data] = dataset if dataset is not None else data_lib.load(v.data)
         ds = datasets[v.data]
-        where = f" (variant {v.index}: {dict(v.values)})" if v.values else ""
         if v.train.dtype == "float64" and not jax.config.jax_enable_x64:
             raise ConfigError("train.dtype", "float64", "needs 64-bit JAX: set "
                               "JAX_ENABLE_X64=1 or jax.config.update('jax_enable_x64', True)")
-        check(v.train.batch_size <= ds.n_train, "train.batch_size", v.train.batch_size,
-              f"is larger than the training set ({ds.n_train} samples){where}")
+        if v.train.batch_size > ds.n_train:
+            clamped.add((v.train.batch_size, ds.n_train))
+            v = variants[i] = full_batch(v, ds.n_train)
         objective = _objective(v, ds)
         if v.train.early_stopping:
             _metric_ok("train.monitor", v.train.monitor, v.train.monitor, objective,
@@ -256,6 +257,11 @@ def plan(spec: Sweep, *, dataset: data_lib.Dataset | None = None) -> Plan:
         _halving(v.train, objective, ds.n_val > 0)
         buckets.setdefault(_structure(v, objective), []).append((v, objective))
 
+    if clamped:
+        warnings.warn("batch sizes larger than the training set train on one batch of "
+                      "everything, as Keras does: " + ", ".join(
+                          f"train.batch_size={b} with {n} samples" for b, n in sorted(clamped)),
+                      stacklevel=2)
     groups = []
     for members in buckets.values():
         vs = [v for v, _ in members]
@@ -265,6 +271,12 @@ def plan(spec: Sweep, *, dataset: data_lib.Dataset | None = None) -> Plan:
         groups.append(Group(_program(vs, ds, objective), vs, ds,
                             _halving(vs[0].train, objective, ds.n_val > 0)))
     return Plan(spec, variants, groups)
+
+
+def full_batch(v: Variant, n_train: int) -> Variant:
+    """``v`` training on one batch of all ``n_train`` samples (Keras' answer to a batch size
+    larger than the data); ``v.values`` keeps the batch size asked for."""
+    return dataclasses.replace(v, train=dataclasses.replace(v.train, batch_size=n_train))
 
 
 def _check_float_options(vs: list[Variant]) -> None:

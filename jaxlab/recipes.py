@@ -29,7 +29,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -225,10 +226,22 @@ def transfer(source: Sweep, target: Sweep, *, fixed: Sequence[int] = (1,),
     plan = api.plan(spec)
     arm_of = [arms[v.index % len(arms)] for v in plan.variants]
     best = src.best(monitor) if select == "best" else None
-    sources = {v.index: src.params(best if best is not None else v.index // len(arms))
-               for v in plan.variants if arm_of[v.index] != SCRATCH}
+    picked = {v.index: best if best is not None else v.index // len(arms)
+              for v in plan.variants if arm_of[v.index] != SCRATCH}
+    warn_diverged(src, picked.values(), f"transfer source {source.name!r}")
+    sources = {i: src.params(j) for i, j in picked.items()}
     tgt = with_arms(run(spec, init_params=transplant(plan, sources, copy)), arm_of)
     return Transfer(source=src, target=tgt, summary=_summary(tgt, arm=arm_of), chosen=best)
+
+
+def warn_diverged(result: Result, variants: Iterable[int], stage: str) -> None:
+    """Warn that a next stage continues from ``variants`` of ``result`` that diverged: their
+    weights are the last finite ones, not a trained model (their metrics are NaN)."""
+    status = result.variants.status
+    bad = sorted({int(i) for i in variants if status.loc[int(i)] == "diverged"})
+    if bad:
+        warnings.warn(f"{stage}: variant(s) {bad} diverged; the next stage continues from "
+                      "their last finite weights", RuntimeWarning, stacklevel=3)
 
 
 # -- greedy layer-wise pretraining ----------------------------------------------------------------
@@ -315,6 +328,8 @@ def greedy_pretraining(spec: Sweep, *, depth: int,
                               **ae_train)
             init = None
             if autoencoders:
+                warn_diverged(autoencoders[-1], range(len(autoencoders[-1])),
+                              f"autoencoder of depth {k - 1}")
                 ae_plan = api.plan(ae_spec, dataset=ae_data)
                 init = transplant(ae_plan, {v.index: autoencoders[-1].params(v.index)
                                             for v in ae_plan.variants}, k - 1)
@@ -331,6 +346,13 @@ def greedy_pretraining(spec: Sweep, *, depth: int,
             elif arm_of[v.index] == UNSUPERVISED:
                 point = v.index // len(arms)
                 sources[v.index], layers[v.index] = autoencoders[-1].params(point), k
+        if stages:
+            warn_diverged(stages[-1], [v.index for v in plan.variants
+                                       if arm_of[v.index] == SUPERVISED], f"stage of depth {k - 1}")
+        if autoencoders:
+            warn_diverged(autoencoders[-1], {v.index // len(arms) for v in plan.variants
+                                             if arm_of[v.index] == UNSUPERVISED},
+                          f"autoencoder of depth {k}")
         init = transplant(plan, sources, layers) if sources else None
         stages.append(with_arms(run(stage, init_params=init), arm_of))
         tables.append(_summary(stages[-1], depth=[k] * len(plan.variants), arm=arm_of))

@@ -4,8 +4,9 @@ A results directory holds:
 
 * ``history.csv``: one row per variant and epoch trained, with the variant's swept values;
 * ``variants.csv``: one row per variant: swept values, status (``ok``, ``stopped``,
-  ``diverged``, ``pruned`` by successive halving), stop epoch, final and best metrics, best
-  epoch;
+  ``diverged``, ``pruned`` by successive halving), stop epoch, final and best metrics (NaN
+  for a diverged variant), best epoch, and with a test part (``Dataset.x_test``) the
+  ``test_<metric>`` values of the final weights;
 * ``spec.toml``: the sweep spec (runnable with ``jaxlab sweep``);
 * ``params.npz``: every variant's parameters at its own (unpadded) size, keys
   ``v{index}/hidden/{layer}/kernel`` ...; and ``result.json``, the manifest, written last.
@@ -499,7 +500,8 @@ def build(plan, outputs: list[dict]) -> Result:
         frame.update({a: col.take(v_idx).to_numpy() for a, col in values.items()})
         frame.update({k: _column(stacked[k][e_idx, v_idx]) for k in names})
         frames.append(pd.DataFrame(frame))
-        summaries.append(_summary(g, gi, stacked, ran, names, index, values))
+        summary = _summary(g, gi, stacked, ran, names, index, values)
+        summaries.append(_with_test(summary, out.get("test") or {}))
         for j, v in enumerate(g.variants):
             trained[v.index] = _trained_model(g.program, out["state"], j, v)
     history = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -547,9 +549,25 @@ def _summary(g, gi: int, stacked: dict, ran: np.ndarray, names: list[str], index
         for j, v in enumerate(g.variants):
             if epoch[j] >= 0 and k == _monitor(v, names):
                 best_epoch[j] = epoch[j] + 1
+    diverged = status == "diverged"
+    best_epoch[diverged] = np.nan
+    for value in conventions.SUMMARIES:
+        for k in conventions.summarized(out, value):
+            c = conventions.summary_column(value, k)
+            out[c] = conventions.void_diverged(out[c], diverged)
     found_all = not np.isnan(best_epoch).any()
     out["best_epoch"] = best_epoch.astype(np.int64) if found_all else best_epoch
     return pd.DataFrame(out)
+
+
+def _with_test(summary: pd.DataFrame, test: dict) -> pd.DataFrame:
+    """``summary`` with a ``test_<metric>`` column per test-part value (``(V,)`` each), NaN
+    for diverged variants."""
+    diverged = (summary["status"] == "diverged").to_numpy()
+    for k, v in test.items():
+        col = conventions.summary_column("test", k)
+        summary[col] = conventions.void_diverged(np.asarray(v, np.float64), diverged)
+    return summary
 
 
 def _trained_model(prog, state, j: int, v) -> TrainedModel:

@@ -211,10 +211,12 @@ class _Sweep:
         self.step = step
         for gi in range(meta["group"]):
             saved = arrays["done"][str(gi)]
+            state = self._unflatten(gi, saved["state"])
+            g = self.p.groups[gi]
             self.outputs.append({
                 "records": ckpt.unstack_records(saved["records"], meta["record_keys"][gi]),
-                "state": self._unflatten(gi, saved["state"]),
-                "timing": meta["timing"][gi]})
+                "state": state, "timing": meta["timing"][gi],
+                "test": evaluate_test_part(g, state, len(g.variants))})
         if "current" in arrays:
             cur = arrays["current"]
             self.resumed = {
@@ -430,6 +432,7 @@ class _GroupRun:
             raise ConfigError("resume", first, "the checkpoint holds no epoch of this group")
         size = max(c.size for c in self.chunk_list) if self.chunk_list else self.n
         state = _finish_host(self.prog, self.host, size)
+        test = evaluate_test_part(self.g, state, size)
         # Programs compile on first use, inside the loop: count that time as compilation.
         timing = {"compile_s": setup_s + self.compile_s,
                   "train_s": time.perf_counter() - t1 - self.compile_s,
@@ -439,7 +442,7 @@ class _GroupRun:
         if est is not None:
             timing["bytes_per_variant"] = est.per_variant
             timing["memory_estimate"] = est.source
-        return {"records": self.records, "state": state, "timing": timing}
+        return {"records": self.records, "state": state, "timing": timing, "test": test}
 
 
 def memory_estimate(g: Group, data_host: dict | None = None, *,
@@ -492,3 +495,19 @@ def _finish_host(prog: engine.Program, host, size: int):
         idx = np.arange(start, min(start + size, n))
         _write_rows(host, idx, jax.device_get(compiled.finish(prog, _rows(host, idx))))
     return host
+
+
+def evaluate_test_part(g: Group, host, size: int) -> dict[str, np.ndarray]:
+    """Loss and metrics ``(V,)`` of every variant's final weights (the restored best ones
+    where early stopping restores them) on the group's test part, evaluated once, chunked
+    as validation is, ``size`` variants at a time; ``{}`` without a test part."""
+    ds, prog = g.dataset, g.program
+    if not ds.n_test:
+        return {}
+    chunk = min(g.variants[0].train.eval_batch_size, ds.n_test)
+    x, y = var.test_part(g, chunk)
+    n = host.active.shape[0]
+    parts = [jax.device_get(compiled.evaluate(prog, _rows(host, np.arange(s, min(s + size, n))),
+                                              x, y, ds.n_test, chunk))
+             for s in range(0, n, size)]
+    return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}

@@ -81,12 +81,13 @@ def shapes(prog: engine.Program, variants: Sequence[Variant]) -> dict:
 
 def _init_inputs(prog: engine.Program, variants: Sequence[Variant]) -> tuple:
     """``(kinds, which, keys, shapes, scale)`` for :func:`compiled.init_params`: the distinct
-    ``(hidden, output)`` initializer pairs and each variant's index into them."""
+    ``(hidden, output, bias)`` initializers and each variant's index into them."""
     dtype = float_dtype(prog.dtype)
     keys = variant_keys(variants)[0]
-    scale = np.array([(v.model.scale, v.model.output_scale) for v in variants], dtype)
+    scale = np.array([(v.model.scale, v.model.output_scale, v.model.bias_scale)
+                      for v in variants], dtype)
     if isinstance(prog.net, MLPNet):
-        pairs = [(v.model.kernel_init, v.model.output_kind) for v in variants]
+        pairs = [(v.model.kernel_init, v.model.output_kind, v.model.bias_init) for v in variants]
     else:
         pairs = [""] * len(variants)
     kinds = tuple(dict.fromkeys(pairs))
@@ -124,8 +125,9 @@ def abstract_row(prog: engine.Program, v: Variant):
     dtype = float_dtype(prog.dtype)
     params, model_state = jax.eval_shape(
         lambda k, s, c: jax.vmap(lambda a, b, d: prog.net.init(
-            a, b, kernel_init=(v.model.kernel_init, v.model.output_kind), scale=d))(k, s, c),
-        keys, shape, jax.ShapeDtypeStruct((1, 2), dtype))
+            a, b, kernel_init=(v.model.kernel_init, v.model.output_kind, v.model.bias_init),
+            scale=d))(k, s, c),
+        keys, shape, jax.ShapeDtypeStruct((1, 3, 2), dtype))
     opt_hp = stack([opt_hparams(prog, v)])
     hp = stack([engine_hparams(prog, v)])
     state = jax.eval_shape(functools.partial(compiled.abstract_state, prog), params,
@@ -176,16 +178,24 @@ def group_data(g) -> dict:
     out = {"x_train": jnp.asarray(ds.x_train, dtype),
            "y_train": jnp.asarray(_cast(obj.encode(ds.y_train, "data.y_train"), dtype))}
     if prog.n_val:
-        n_chunks = math.ceil(prog.n_val / prog.eval_chunk)
-        pad = n_chunks * prog.eval_chunk - prog.n_val
-        yv = _cast(obj.encode(ds.y_val, "data.y_val"), dtype)
-        out["x_val"] = jnp.asarray(np.concatenate(
-            [ds.x_val, np.zeros((pad, ds.x_val.shape[1]), ds.x_val.dtype)]), dtype)
-        out["y_val"] = jnp.asarray(np.concatenate([yv, np.zeros((pad,) + yv.shape[1:],
-                                                                yv.dtype)]))
+        out["x_val"], out["y_val"] = _chunked(g, ds.x_val, ds.y_val, "val", prog.eval_chunk)
     else:
         out["x_val"] = out["y_val"] = jnp.zeros((0,), dtype)
     return out
+
+
+def _chunked(g, x, y, part: str, chunk: int) -> tuple[jax.Array, jax.Array]:
+    """Device arrays of a held-out part, encoded targets, zero-padded to whole chunks."""
+    dtype = float_dtype(g.program.dtype)
+    pad = math.ceil(len(x) / chunk) * chunk - len(x)
+    y = _cast(g.program.objective.encode(y, f"data.y_{part}"), dtype)
+    return (jnp.asarray(np.concatenate([x, np.zeros((pad, x.shape[1]), x.dtype)]), dtype),
+            jnp.asarray(np.concatenate([y, np.zeros((pad,) + y.shape[1:], y.dtype)])))
+
+
+def test_part(g, chunk: int) -> tuple[jax.Array, jax.Array]:
+    """The group's test part as device arrays padded to whole chunks of ``chunk`` rows."""
+    return _chunked(g, g.dataset.x_test, g.dataset.y_test, "test", chunk)
 
 
 def _cast(y: np.ndarray, dtype) -> np.ndarray:

@@ -94,13 +94,13 @@ def test_user_mistakes_exit_2_with_one_error_line(spec, tmp_path, args, field):
 # The same contract in-process (no interpreter start-up per case): an exception that is not
 # a clean user error would propagate out of main() and fail the test.
 @pytest.mark.parametrize("args, field", [
-    (["spec.toml", "--set", "sweep.grid.batch_size=[8, 500]"], "train.batch_size"),
+    (["spec.toml", "--set", "sweep.grid.microbatch=[8, 5000]"], "train.microbatch"),
     (["spec.toml", "--set", "model.hidden=8"], "model.hidden"),
     (["spec.toml", "--set", "train.loss=categorical_crossentropi"], "train.loss"),
     (["spec.toml", "--set", "train.shuffle=maybe"], "train.shuffle"),
     (["spec.toml", "--set", "train.epochs"], "--set"),
     (["."], "sweep file"),  # a directory
-], ids=["batch-size", "hidden", "loss", "shuffle", "set-without-value", "directory"])
+], ids=["microbatch", "hidden", "loss", "shuffle", "set-without-value", "directory"])
 def test_more_user_mistakes_in_process(spec, tmp_path, monkeypatch, capsys, args, field):
     from jaxlab import cli
 

@@ -292,10 +292,34 @@ def test_mnist_idx_round_trip(tmp_path, compress):
     arrays = fake_mnist()
     write_mnist_idx(tmp_path, arrays, compress)
     assert_is_fake_mnist(load(DataConfig("mnist", data_dir=str(tmp_path))), arrays)
-    # With a split asked for, the train files are divided and the test files ignored.
+    # With a split asked for, the train files are divided into train and validation parts
+    # and the test files are the held-out test part.
     split = load(DataConfig("mnist", data_dir=str(tmp_path), validation_split=0.25))
-    assert (split.n_train, split.n_val) == (15, 5)
+    assert (split.n_train, split.n_val, split.n_test) == (15, 5, 10)
     np.testing.assert_array_equal(split.y_val, arrays[1][15:])
+    np.testing.assert_array_equal(split.x_test, arrays[2].reshape(10, 784) / np.float32(255))
+    np.testing.assert_array_equal(split.y_test, arrays[3])
+    assert load(DataConfig("mnist", data_dir=str(tmp_path))).x_test is None
+
+
+def test_test_part_from_arrays_is_scaled_with_train_statistics_and_validated():
+    rng = np.random.default_rng(0)
+    x, xt = rng.normal(3, 2, (40, 3)), rng.normal(3, 2, (7, 3))
+    ds = from_arrays(x, np.arange(40) % 3, x_test=xt, y_test=np.arange(7) % 3,
+                     validation_split=0.25, scale_x="standardize")
+    train = x[:30]
+    np.testing.assert_allclose(ds.x_test, (xt - train.mean(0)) / train.std(0), rtol=1e-5)
+    assert ds.y_test.dtype == np.int32 and (ds.n_train, ds.n_val, ds.n_test) == (30, 10, 7)
+    reg = from_arrays(x, x[:, :1] * 10, x_test=xt, y_test=xt[:, :1] * 10, scale_y="minmax")
+    lo, hi = (x[:, 0] * 10).min(), (x[:, 0] * 10).max()
+    np.testing.assert_allclose(reg.y_test, (xt[:, :1] * 10 - lo) / (hi - lo), rtol=1e-5)
+    with raises("data.y_test", "None"):
+        from_arrays(x, np.arange(40) % 3, x_test=xt)
+    with raises("data.x_test", "(7, 2)"):
+        from_arrays(x, np.arange(40) % 3, x_test=xt[:, :2], y_test=np.arange(7) % 3)
+    two = from_arrays(x, np.arange(40) % 2)
+    with raises("data.y_test", "3"):  # a class the training labels do not have
+        validate(dataclasses.replace(two, x_test=xt, y_test=np.full(7, 3, np.int32)))
 
 
 def test_mnist_keras_npz_and_fashion_mnist_sub_directory(tmp_path):

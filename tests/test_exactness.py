@@ -67,7 +67,7 @@ def sgd_tx(v):
     return optax.chain(*parts)
 
 
-def compare(spec, make_tx=sgd_tx, rtol=1e-9, check_stats=False):
+def compare(spec, make_tx=sgd_tx, rtol=1e-9, check_stats=False, batch_size=None):
     """Run ``spec`` with jaxlab and every variant with the reference; compare final params."""
     plan = jl.plan(spec)
     init = plan.initial_params()
@@ -86,7 +86,8 @@ def compare(spec, make_tx=sgd_tx, rtol=1e-9, check_stats=False):
                                     for l, w in enumerate(v.model.widths)}}
             ref, ref_stats, _ = reference.train(
                 p0, ds.x_train, y, tx=make_tx(v), widths=v.model.widths,
-                activation=v.model.activation, batch_size=t.batch_size, epochs=t.epochs,
+                activation=v.model.activation, epochs=t.epochs,
+                batch_size=batch_size(v) if batch_size else t.batch_size,
                 seed=t.seed, shuffle=t.shuffle, dropout=v.model.dropout, l2=t.l2,
                 batch_norm=None if v.model.batch_norm == "none" else v.model.batch_norm,
                 stats=stats0)
@@ -120,12 +121,17 @@ def _assert_close(got, want, rtol, what):
 
 
 def test_batch_size_ragged_last_batch_float64():
-    # N = 50: 7 and 16 leave ragged last batches (1 and 2 samples); 50 is full-batch.
-    result, _ = compare(spec_of(grid={"batch_size": [5, 7, 16, 50]}, shuffle=True))
+    # N = 50: 7 and 16 leave ragged last batches (1 and 2 samples); 50 is full-batch, and
+    # 80 > N is one batch of everything too (Keras), with a warning; the reference loop
+    # slices x[0:80] of 50 rows, its own full batch.
+    with pytest.warns(UserWarning, match="batch_size=80 with 50 samples"):
+        result, _ = compare(spec_of(grid={"batch_size": [5, 7, 16, 50, 80]}, shuffle=True),
+                            batch_size=lambda v: v.values["train.batch_size"])
     h = result.history
     last = h[h.epoch == 4].set_index("variant")
-    assert list(last.updates) == [4 * 10, 4 * 8, 4 * 4, 4 * 1]
+    assert list(last.updates) == [4 * 10, 4 * 8, 4 * 4, 4 * 1, 4 * 1]
     assert set(last.examples) == {200}
+    assert list(result.variants["train.batch_size"]) == [5, 7, 16, 50, 80]
 
 
 def test_width_float64():
@@ -226,26 +232,47 @@ def test_adam_float32():
     print(f"adam float32 worst relative error {worst:.3g}")
 
 
-def test_uniform_bounds_deep_tanh_and_output_init_float64():
+def test_uniform_bounds_deep_tanh_output_and_bias_init_float64():
     """Keras' RandomUniform(0, 1) on the hidden kernels of a deep tanh net (the course's
-    failing vanishing-gradient net), the output at glorot_uniform or the same init: the
-    bounds are per-variant data (one program), the draws lie within them, and training
-    matches the plain loop."""
-    spec = spec_of(zip={"init_min": [0.0, -0.3, 0.0], "init_max": [1.0, 0.3, 1.0],
-                        "output_init": ["glorot_uniform", "glorot_uniform", "same"]},
-                   model={"hidden": None, "width": 6, "depth": 4, "activation": "tanh",
-                          "kernel_init": "uniform"}, learning_rate=0.05)
+    failing vanishing-gradient net), the output at glorot_uniform or the same init, and
+    Keras' bias initializers (ones, RandomUniform on the kernels' bounds, a constant lo = hi,
+    RandomNormal(0, 0.05)): bounds and kinds are per-variant data (one program), the draws
+    lie within them, padded biases stay 0, and training matches the plain loop."""
+    bounds = [(0.0, 1.0), (-0.3, 0.3), (0.0, 1.0), (0.0, 1.0), (0.5, 0.5)]
+    spec = spec_of(zip={"init_min": [lo for lo, _ in bounds], "init_max": [hi for _, hi in bounds],
+                        "output_init": ["glorot_uniform", "glorot_uniform", "same",
+                                        "glorot_uniform", "glorot_uniform"],
+                        "bias_init": ["zeros", "ones", "normal", "uniform", "uniform"],
+                        "hidden": [(6,) * 4, (6,) * 4, (6,) * 4, (6, 3, 6, 6), (6,) * 4]},
+                   model={"hidden": None, "activation": "tanh", "kernel_init": "uniform"},
+                   learning_rate=0.05)
     plan = jl.plan(spec)
     assert len(plan.groups) == 1
     init = plan.initial_params()[0]
     glorot_out = np.sqrt(6 / (6 + 3))
-    for j, (lo, hi) in enumerate([(0.0, 1.0), (-0.3, 0.3), (0.0, 1.0)]):
+    for j, (lo, hi) in enumerate(bounds[:4]):
         for l in range(4):
-            k = np.asarray(init["hidden"][l]["kernel"][j])
+            k = np.asarray(init["hidden"][l]["kernel"][j])[:, : 3 if (j, l) == (3, 1) else 6]
             assert lo <= k.min() and k.max() <= hi and k.max() - k.min() > 0.6 * (hi - lo)
         out = np.asarray(init["out"]["kernel"][j])
-        if j < 2:
+        if j != 2:
             assert np.abs(out).max() <= glorot_out and out.min() < 0
         else:
             assert out.min() >= 0 and out.max() <= 1
+    b = [np.concatenate([np.asarray(init["hidden"][l]["bias"][j]) for l in range(4)]
+                        + [np.asarray(init["out"]["bias"][j])]) for j in range(5)]
+    np.testing.assert_array_equal(b[0], 0.0)
+    np.testing.assert_array_equal(b[1], 1.0)
+    real = np.r_[b[3][:9], b[3][12:]]
+    assert 0.0 <= real.min() and real.max() <= 1.0 and np.ptp(real) > 0.5
+    np.testing.assert_array_equal(b[3][9:12], 0.0)  # layer 1's padded units (width 3 of 6)
+    np.testing.assert_array_equal(b[4], 0.5)
+    assert 0.01 < b[2].std() < 0.1 and b[2].min() < 0 < b[2].max()
     compare(spec)
+
+
+def test_bias_init_is_validated():
+    with pytest.raises(jl.ConfigError, match="model.bias_init"):
+        jl.plan(spec_of(model={"bias_init": "he_uniform"}))
+    with pytest.raises(jl.ConfigError, match=r"model.init_min.*1\.0.*must not exceed"):
+        jl.plan(spec_of(model={"bias_init": "uniform", "init_min": 1.0, "init_max": 0.0}))

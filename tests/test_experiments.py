@@ -412,3 +412,36 @@ def capacity_nodes_must_show(o: ex.Outcome) -> None:
 
 MUST_SHOW = {"capacity-nodes": capacity_nodes_must_show,
              "activations-vanishing": vanishing_claim}
+
+
+@B
+def test_mnist_studies_validate_on_the_training_split_and_report_the_test_split(tmp_path):
+    """problems.mnist(): the last sixth of the training images validates; the test files
+    are the test part, evaluated once on the final weights and reported in the findings.
+    MNIST-format IDX files written here (sklearn's digits, upscaled to 28x28: learnable)."""
+    from sklearn.datasets import load_digits
+
+    from tests.test_data import write_mnist_idx
+
+    d = load_digits()
+    images = np.pad(np.kron(d.images, np.ones((3, 3))) * 255 / 16, ((0, 0), (2, 2), (2, 2)))
+    write_mnist_idx(tmp_path / "mnist", (images[:1500], d.target[:1500], images[1500:],
+                                         d.target[1500:]))
+    o = ex.run_experiment("mnist-tensorboard", ex.Options(
+        quick=True, out=str(tmp_path / "out"), progress=False, tensorboard=False,
+        data_dir=str(tmp_path), overrides=("train.epochs=4",)))
+    r = jl.Result.load(os.path.join(o.out, "results", "mnist-tensorboard"))
+    ds = jl.load(r.spec.data)
+    assert (ds.n_train, ds.n_val, ds.n_test) == (1250, 250, 297)
+    np.testing.assert_array_equal(ds.y_test, d.target[1500:])
+    for i in range(len(r)):  # a numpy forward pass of the saved weights on the test images
+        p = r.params(i)
+        h = ds.x_test
+        for layer in range(2):
+            h = np.maximum(h @ p["hidden"][layer]["kernel"] + p["hidden"][layer]["bias"], 0)
+        z = h @ p["out"]["kernel"] + p["out"]["bias"]
+        assert r.variants.loc[i, "test_accuracy"] == pytest.approx(
+            (z.argmax(1) == ds.y_test).mean())
+    n = o.findings.numbers
+    assert n["test_accuracy"] == pytest.approx(r.variants.test_accuracy.mean(), abs=1e-6)
+    assert n["test_accuracy"] > 0.8 and f"test {n['test_accuracy']:.3f}" in o.findings.summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import jax
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from flax import nnx
 
 import jaxlab as jl
+from jaxlab import recipes
 from jaxlab.errors import ConfigError
 from jaxlab.results import Result, atomic_open, atomic_write_text
 
@@ -170,6 +172,13 @@ def test_diverged_variant_is_marked_and_skipped_by_best(mixed):
     assert list(s.status) == ["ok", "diverged", "ok"]
     assert s.loc[1, "stop_epoch"] == 1 and s.loc[1, "epochs_run"] == 1
     assert (mixed.history.variant == 1).sum() == 1
+    # No final or best value for a diverged variant, however finite its history row is.
+    summaries = [c for c in s if c.startswith(("final_", "best_"))]
+    assert {"final_loss", "best_val_accuracy", "best_epoch"} <= set(summaries)
+    h = mixed.history[mixed.history.variant == 1]
+    assert np.isfinite(h.val_accuracy).all()  # measured on the restored weights
+    assert s.loc[1, summaries].isna().all()
+    assert s.drop(index=1)[summaries].notna().all().all()
     ok = s.drop(index=1)
     assert mixed.best() == ok.final_val_loss.idxmin()
     assert mixed.best("val_accuracy") == ok.final_val_accuracy.idxmax()
@@ -313,3 +322,61 @@ def test_unset_values_in_an_axis_survive_save_and_load(tmp_path):
     path = r.save(str(tmp_path / "r"))
     loaded = Result.load(path)
     assert [v.train.clip_norm for v in loaded.spec.variants()] == [None, 1.0]
+
+
+def test_recipes_say_when_a_stage_continues_from_a_diverged_variant(mixed):
+    with pytest.warns(RuntimeWarning, match=r"stage X: variant\(s\) \[1\] diverged"):
+        recipes.warn_diverged(mixed, [0, 1, 2], "stage X")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        recipes.warn_diverged(mixed, [0, 2], "stage X")  # the others trained: silent
+
+
+def test_greedy_pretraining_says_it_continues_from_a_diverged_stage():
+    spec = jl.Sweep(data=blobs(), model=jl.ModelConfig(width=4),
+                    train=jl.TrainConfig(epochs=2, batch_size=32),
+                    grid={"learning_rate": [0.05, 1e30]})
+    with pytest.warns(RuntimeWarning, match=r"depth 1: variant\(s\) \[2\] diverged"):
+        out = recipes.greedy_pretraining(spec, depth=2, arms=("supervised", "scratch"))
+    s = out.summary.set_index(["depth", "arm"])
+    assert s.loc[(1, "supervised"), "status"].tolist() == ["ok", "diverged"]
+
+
+# ----------------------------------------------------------------------------- test part
+
+
+def test_test_part_is_evaluated_once_on_the_final_restored_weights(tmp_path):
+    """``test_*`` columns: every variant's final weights (early stopping's restored best
+    ones) on the test part, chunked (37 rows in chunks of 8); a test part equal to the
+    validation part gives back the best epoch's validation values; a numpy forward pass of
+    the saved parameters gives the same numbers; they survive save/load."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(117, 4))
+    y = (x[:, 0] + x[:, 1] ** 2 > 0.8).astype(int)
+    ds = jl.from_arrays(x[:80], y[:80], x[80:], y[80:], x_test=x[80:], y_test=y[80:])
+    train = jl.TrainConfig(epochs=30, batch_size=8, learning_rate=0.5, momentum=0.9,
+                           early_stopping=True, patience=2, restore_best_weights=True,
+                           eval_batch_size=8, loss="sparse_categorical_crossentropy",
+                           metrics=("accuracy",))
+    spec = jl.Sweep(data=jl.DataConfig("arrays"), model=jl.ModelConfig(width=16), train=train,
+                    grid={"seed": [0, 1, 2]})
+    r = jl.run(spec, dataset=ds, compilation_cache=False)
+    s = r.variants
+    assert (s.status == "stopped").any()
+    np.testing.assert_allclose(s.test_loss, s.best_val_loss, rtol=1e-5)
+    at_best = r.history.set_index(["variant", "epoch"]).val_accuracy
+    np.testing.assert_allclose(s.test_accuracy, [at_best[i, e] for i, e in s.best_epoch.items()],
+                               rtol=1e-6)
+    stopped = s[s.status == "stopped"]
+    assert (stopped.final_val_loss > stopped.best_val_loss + 1e-6).all()
+    for i in range(len(r)):
+        p = r.params(i)
+        h = np.maximum(ds.x_test @ p["hidden"][0]["kernel"] + p["hidden"][0]["bias"], 0)
+        z = h @ p["out"]["kernel"] + p["out"]["bias"]
+        z = z - z.max(1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+        loss = -logp[np.arange(len(z)), ds.y_test].mean()
+        np.testing.assert_allclose(s.loc[i, "test_loss"], loss, rtol=1e-4)
+        assert s.loc[i, "test_accuracy"] == pytest.approx((z.argmax(1) == ds.y_test).mean())
+    loaded = Result.load(r.save(str(tmp_path / "r")))
+    pd.testing.assert_series_equal(loaded.variants.test_loss, s.test_loss, check_dtype=False)

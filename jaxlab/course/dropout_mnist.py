@@ -64,6 +64,9 @@ def run(ctx: ex.Context) -> ex.Findings:
     numbers |= {f"loss_gap_at_{r:g}": ex.number(loss_gap[r]) for r in rates}
     numbers |= {f"curve_gap_at_{r:g}": ex.number(curve_gap[r]) for r in rates}
     numbers |= {f"val_accuracy_at_{r:g}": ex.number(val[r]) for r in rates}
+    test = g.test_accuracy.mean() if "test_accuracy" in v else None  # MNIST's test split
+    if test is not None:
+        numbers |= {f"test_accuracy_at_{r:g}": ex.number(test[r]) for r in rates}
     holds = loss_gap[0.5] < loss_gap[0.0] and loss_gap[rates[-1]] < loss_gap[0.0]
     return ex.Findings(
         claim="Dropout after each Dense layer makes the network more robust: the gap "
@@ -74,7 +77,9 @@ def run(ctx: ex.Context) -> ex.Findings:
                 f"training loss (inference mode) {loss_gap[0.0]:.3f} without dropout, "
                 + ", ".join(f"{loss_gap[r]:.3f} at {r:g}" for r in rates if r > 0)
                 + f"; accuracy gap {gap[0.0]:.3f} vs {gap[0.5]:.3f} at 0.5; validation "
-                  "accuracy " + ", ".join(f"{val[r]:.3f}" for r in rates),
+                  "accuracy " + ", ".join(f"{val[r]:.3f}" for r in rates)
+                + ("" if test is None else f"; test accuracy ({data.n_test} test images) "
+                   + ", ".join(f"{test[r]:.3f}" for r in rates)),
         numbers=numbers,
         tables={"By dropout rate (mean over seeds; train measured in inference mode)": (
             pd.DataFrame({"train accuracy": train, "validation accuracy": val,

@@ -60,6 +60,8 @@ def run(ctx: ex.Context) -> ex.Findings:
                "val_loss": ex.number(result.variants.final_val_loss.mean()),
                "train_loss": ex.number(result.variants.final_loss.mean()),
                "epochs": int(h.epoch.max())}
+    if "test_accuracy" in result.variants:  # MNIST's test split, on the final weights
+        numbers["test_accuracy"] = ex.number(result.variants.test_accuracy.mean())
     logdir = os.path.join(ctx.out, "tensorboard", s.name)
     runs = sorted(d for d in glob.glob(os.path.join(logdir, "*")) if os.path.isdir(d))
     matched = 0
@@ -80,7 +82,9 @@ def run(ctx: ex.Context) -> ex.Findings:
         summary=f"{len(runs)} TensorBoard runs (one per seed) with the per-epoch scalars "
                 f"{'identical to' if matched else 'NOT matching'} the history; after "
                 f"{numbers['epochs']} epochs train accuracy {numbers['train_accuracy']:.3f}, "
-                f"validation {numbers['val_accuracy']:.3f} (gap {gap:.3f})",
+                f"validation {numbers['val_accuracy']:.3f} (gap {gap:.3f})"
+                + (f", test {numbers['test_accuracy']:.3f}" if "test_accuracy" in numbers
+                   else ""),
         numbers=numbers,
         figures=figures)
 

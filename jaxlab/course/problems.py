@@ -42,8 +42,10 @@ def regression(**kw) -> jl.DataConfig:
 
 def mnist(**kw) -> jl.DataConfig:
     """MNIST (tensorflow-datasets or ``--data-dir``): the last sixth of the training split
-    validates, ``limit_train`` keeps the runs to minutes on 2 CPU cores. The same settings
-    work with ``--set data.name=digits`` (scikit-learn's 8x8 digits, offline)."""
+    validates, the test split is the held-out test part (``test_*`` columns, evaluated once
+    on the final weights), ``limit_train`` keeps the runs to minutes on 2 CPU cores. The same
+    settings work with ``--set data.name=digits`` (scikit-learn's 8x8 digits, offline, no
+    test part)."""
     return jl.DataConfig("mnist", **{"validation_split": 1 / 6, **kw})
 
 
