@@ -256,9 +256,8 @@ def transfer(source: Sweep, target: Sweep, *, fixed: Sequence[int] = (1,),
 
     plan = api.plan(spec)
     arm_of = [arms[v.index % len(arms)] for v in plan.variants]
-    chosen = {"first": 0, "best": None, "paired": None}[select]
-    if select == "best":
-        chosen = src.best(monitor)
+    chosen = {"first": 0, "best": src.best(monitor) if select == "best" else None,
+              "paired": None}[select]
     sources = {v.index: src.params(chosen if chosen is not None else v.index // len(arms))
                for v in plan.variants if arm_of[v.index] != SCRATCH}
     init = transplant(plan, sources, copy, output=reuse_output)
