@@ -28,8 +28,13 @@ NAMES = ["capacity-nodes", "capacity-layers", "batch-size", "learning-rate", "mo
          "dying-relu", "exploding-clipping", "data-scaling", "loss-functions", "batchnorm",
          "initialization", "layerwise-pretraining", "transfer-learning", "mnist-tensorboard"]
 DIGITS = ("data.name=digits",)
-# Done the book's way, unsupervised pretraining on raw inputs collapses at depth.
-NOT_SHOWN = {"layerwise-pretraining": "it collapses at depth"}
+# Default runs whose claim is not shown beyond the seed noise, and what they say instead:
+# done the book's way, unsupervised pretraining on raw inputs collapses at depth; over all
+# eight batch sizes the jitter's rank correlation with the batch size is -0.42 [-0.87, 0.03]
+# (450 = a batch of 450 and one of 50 per epoch is rough again); on digits the accuracy gap
+# is flat in the dropout rate (about 0.07), only the loss gap shrinks.
+NOT_SHOWN = {"layerwise-pretraining": "it collapses at depth",
+             "batch-size": "not shown in this run", "dropout-mnist": "not shown in this run"}
 
 
 @pytest.fixture(scope="module")
