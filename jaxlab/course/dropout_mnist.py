@@ -26,7 +26,7 @@ def spec(quick: bool) -> jl.Sweep:
         data=problems.mnist(limit_train=2000 if quick else 10000, limit_val=2000),
         model=jl.ModelConfig(hidden=(256, 256), kernel_init="he_uniform"),
         train=jl.TrainConfig(optimizer="rmsprop", learning_rate=0.001, batch_size=128,
-                             epochs=30),
+                             epochs=15 if quick else 30),
         grid={"dropout": RATES, "seed": problems.seeds(quick, small=5)},
         name="dropout-mnist")
 
