@@ -7,9 +7,8 @@ per-variant data in the engine. So every repeat (a ``seed`` axis) and every arm 
 each other (train the source, then the target; depth ``k``, then depth ``k + 1``) run one
 after the other.
 
-* :func:`transplant`: ``plan.initial_params()`` with the first ``k`` hidden layers of chosen
-  variants replaced by trained ones (the output layer and later layers keep the plan's own
-  initialisation).
+* :func:`transplant`: ``plan.initial_params()`` with the first ``k`` hidden layers (and,
+  when asked, the output layer) of chosen variants replaced by trained ones.
 * :func:`transfer`: train a source problem, then the target problem from scratch, fine-tuned
   (all transferred layers trainable) and with the first ``k`` layers fixed, all repeats in
   one program.
@@ -17,6 +16,16 @@ after the other.
   supervised (the classifier itself) and unsupervised (an autoencoder reconstructing its
   input, whose hidden layers then feed a new output layer), with a from-scratch network of
   the same depth alongside; evaluated at every depth.
+
+Both default to the book's procedure (Better Deep Learning's code): the transfer starts
+every target variant from **one** source model (``load_model``: its output layer comes
+along), and each pretraining stage **reuses** the previous stage's output (or
+reconstruction) layer on top of the new hidden layer (``model.pop()``, add a layer, add the
+old output layer back). The alternatives are options: ``reuse_output=False`` gives every
+stage (and every transferred network) a freshly initialised output layer;
+``select="best"`` picks the source model by its validation ``monitor`` (give the source a
+validation split of its training data, never the test data); ``select="paired"`` pairs
+target repeat ``i`` with source variant ``i``.
 
 Example:
   >>> source = Sweep(data=DataConfig("blobs", options={"random_state": 1}, train_size=500),
@@ -72,7 +81,8 @@ def fixed_name(k: int) -> str:
 
 # -- parameters -----------------------------------------------------------------------------------
 def transplant(plan, sources: Mapping[int, Params],
-               layers: Mapping[int, int] | int) -> list[Params]:
+               layers: Mapping[int, int] | int,
+               output: Mapping[int, bool] | bool = False) -> list[Params]:
     """Initial parameters of ``plan`` with trained hidden layers copied in.
 
     Args:
@@ -81,15 +91,18 @@ def transplant(plan, sources: Mapping[int, Params],
         (``Result.params(i)``). Variants not listed keep the plan's own initialisation.
       layers: how many leading hidden layers to copy, for all listed variants or per index.
         Batch-norm scale and offset of those layers come along; running statistics restart.
+      output: also copy the source's output layer (``(width_k, n_out)`` kernel and bias),
+        for all listed variants or per index; the source's last hidden layer must then be
+        as wide as the target's.
 
     Returns:
       One pytree per group, leaves ``(V, ...)`` padded as in ``plan.initial_params()``: pass
-      it to ``run(spec, init_params=...)``. The output layer and hidden layers past ``k``
-      keep the plan's initialisation (fresh weights for the new problem).
+      it to ``run(spec, init_params=...)``. Hidden layers past ``k`` (and the output layer
+      unless ``output``) keep the plan's initialisation (fresh weights).
 
     Raises:
       ConfigError: a source layer's shape differs from the target variant's layer (other
-        input size, width or fewer layers than asked for).
+        input size, width, outputs or fewer layers than asked for).
     """
     out = []
     for group, init in zip(plan.groups, plan.initial_params(), strict=True):
@@ -118,6 +131,14 @@ def transplant(plan, sources: Mapping[int, Params],
                 if "norms" in params and "norms" in src:
                     for name in ("scale", "bias"):
                         params["norms"][l][name][j, : widths[l]] = src["norms"][l][name]
+            reuse = output if isinstance(output, bool) else output.get(v.index, False)
+            if reuse:
+                kernel = np.asarray(src["out"]["kernel"])
+                shape = (widths[-1] if widths else n_in, group.program.arch.n_out)
+                check(kernel.shape == shape, "output layer", f"shape {kernel.shape}",
+                      f"does not fit variant {v.index}, whose output layer is {shape}")
+                params["out"]["kernel"][j, : shape[0], :] = kernel
+                params["out"]["bias"][j, :] = src["out"]["bias"]
         out.append(params)
     return out
 
@@ -178,24 +199,30 @@ class Transfer:
         ``fine-tuned``, ``fixed-k``.
       summary: one row per target variant: arm, swept values, status, final metrics.
       chosen: the source variant every target variant started from (``None``: paired).
+      reuse_output: whether the transferred networks kept the source's output layer.
     """
 
     source: Result
     target: Result
     summary: pd.DataFrame
     chosen: int | None = None
+    reuse_output: bool = True
+
+
+SELECT = ("first", "best", "paired")
 
 
 def transfer(source: Sweep, target: Sweep, *, fixed: Sequence[int] = (1,),
-             copy: int | None = None, select: str = "best", monitor: str = "val_accuracy",
-             run: Runner = _default_runner) -> Transfer:
+             copy: int | None = None, select: str = "first", monitor: str = "val_accuracy",
+             reuse_output: bool = True, run: Runner = _default_runner) -> Transfer:
     """Transfer learning: train ``source``, then ``target`` from scratch, fine-tuned and fixed.
 
     Every grid point of ``target`` (e.g. every seed) gets one variant per arm, all in one
     program: ``scratch`` (the plan's own initialisation), ``fine-tuned`` (the first ``copy``
     hidden layers of a trained source variant, all trainable) and, for each ``k`` in
     ``fixed``, ``fixed-k`` (the same transferred weights, the first ``k`` hidden layers kept
-    fixed). The output layer is always freshly initialised.
+    fixed). As in the book, the transferred networks keep the source's output layer
+    (trainable; the problems share their classes) unless ``reuse_output=False``.
 
     Args:
       source: the source problem's sweep (e.g. a ``seed`` axis to choose from).
@@ -203,16 +230,21 @@ def transfer(source: Sweep, target: Sweep, *, fixed: Sequence[int] = (1,),
         the source's hidden layers.
       fixed: the numbers of leading hidden layers to keep fixed, one arm each.
       copy: hidden layers transferred (default: all of them).
-      select: ``"best"``: every target variant starts from the source variant with the best
-        final ``monitor`` (one saved model, as in the course); ``"paired"``: target grid
-        point ``i`` starts from source variant ``i`` (the grids must then be equal).
-      monitor: the metric that picks the best source variant.
+      select: ``"first"`` (the book's): every target variant starts from source variant 0,
+        one trained model (give the source one seed); ``"best"``: from the source variant
+        with the best final ``monitor`` on the source's validation data (a split of its
+        training data: selecting on test data biases every number after it);
+        ``"paired"``: target grid point ``i`` starts from source variant ``i`` (the grids
+        must then be equal).
+      monitor: the metric that picks the best source variant (``select="best"``).
+      reuse_output: keep the source's output layer (the book's ``load_model``); ``False``:
+        a freshly initialised output layer.
       run: how to train a sweep (default :func:`jaxlab.api.run`).
 
     Returns:
       A :class:`Transfer`. Two compiled programs: the source's and the target's.
     """
-    check(select in ("best", "paired"), "select", select, "expected 'best' or 'paired'")
+    check(select in SELECT, "select", select, f"expected one of {SELECT}")
     if select == "paired":
         _same_grid(source, target, "target.grid")
     copy = len(target.model.widths) if copy is None else copy
@@ -225,13 +257,16 @@ def transfer(source: Sweep, target: Sweep, *, fixed: Sequence[int] = (1,),
 
     plan = api.plan(spec)
     arm_of = [arms[v.index % len(arms)] for v in plan.variants]
-    best = src.best(monitor) if select == "best" else None
-    picked = {v.index: best if best is not None else v.index // len(arms)
+    chosen = {"first": 0, "best": src.best(monitor) if select == "best" else None,
+              "paired": None}[select]
+    picked = {v.index: chosen if chosen is not None else v.index // len(arms)
               for v in plan.variants if arm_of[v.index] != SCRATCH}
     warn_diverged(src, picked.values(), f"transfer source {source.name!r}")
     sources = {i: src.params(j) for i, j in picked.items()}
-    tgt = with_arms(run(spec, init_params=transplant(plan, sources, copy)), arm_of)
-    return Transfer(source=src, target=tgt, summary=_summary(tgt, arm=arm_of), chosen=best)
+    init = transplant(plan, sources, copy, output=reuse_output)
+    tgt = with_arms(run(spec, init_params=init), arm_of)
+    return Transfer(source=src, target=tgt, summary=_summary(tgt, arm=arm_of), chosen=chosen,
+                    reuse_output=reuse_output)
 
 
 def warn_diverged(result: Result, variants: Iterable[int], stage: str) -> None:
@@ -254,11 +289,14 @@ class Pretraining:
         (``supervised``, ``unsupervised``, ``scratch``).
       autoencoders: per depth, the autoencoder result (empty without the unsupervised arm).
       summary: one row per (depth, variant): depth, arm, swept values, status, final metrics.
+      reuse_output: whether each stage reused the previous stage's output (reconstruction)
+        layer.
     """
 
     stages: tuple[Result, ...]
     autoencoders: tuple[Result, ...]
     summary: pd.DataFrame
+    reuse_output: bool = True
 
 
 def autoencoder_data(ds: data_lib.Dataset) -> data_lib.Dataset:
@@ -281,6 +319,7 @@ def _deepen(spec: Sweep, depth: int, name: str, **train: Any) -> Sweep:
 def greedy_pretraining(spec: Sweep, *, depth: int,
                        arms: Sequence[str] = (SUPERVISED, UNSUPERVISED, SCRATCH),
                        autoencoder: Mapping[str, Any] | None = None,
+                       reuse_output: bool = True,
                        run: Runner = _default_runner) -> Pretraining:
     """Greedy layer-wise pretraining, supervised and unsupervised, evaluated at every depth.
 
@@ -288,11 +327,14 @@ def greedy_pretraining(spec: Sweep, *, depth: int,
     point of ``spec`` in one program:
 
     * ``supervised``: hidden layers ``1..k-1`` from the supervised network of depth ``k-1``,
-      kept fixed; layer ``k`` and the output layer new and trained;
+      kept fixed; layer ``k`` new; the output layer that of depth ``k-1`` (the book's
+      ``add_layer``; new with ``reuse_output=False``); both trained;
     * ``unsupervised``: hidden layers ``1..k`` from the autoencoder of depth ``k``, kept
       fixed; a new output layer trained on the labels. The autoencoder of depth ``k`` is a
       regression MLP reconstructing its input (:func:`autoencoder_data`) whose layers
-      ``1..k-1`` come from the autoencoder of depth ``k-1`` and stay fixed;
+      ``1..k-1`` come from the autoencoder of depth ``k-1`` and stay fixed, and whose
+      reconstruction layer is that of depth ``k-1`` (the book's
+      ``add_layer_to_autoencoder``; new with ``reuse_output=False``);
     * ``scratch``: a network of depth ``k`` trained from its own initialisation.
 
     Args:
@@ -301,7 +343,9 @@ def greedy_pretraining(spec: Sweep, *, depth: int,
       depth: the deepest network ``K``.
       arms: which of ``supervised``, ``unsupervised``, ``scratch`` to train.
       autoencoder: :class:`~jaxlab.config.TrainConfig` fields for the autoencoders
-        (default: ``spec``'s training settings with ``loss="mse"``).
+        (default: ``spec``'s training settings with ``loss="mse"``, as in the book).
+      reuse_output: reuse the previous stage's output and reconstruction layers (the
+        book's procedure); ``False``: initialise them afresh at every stage.
       run: how to train a sweep (default :func:`jaxlab.api.run`).
 
     Returns:
@@ -332,17 +376,19 @@ def greedy_pretraining(spec: Sweep, *, depth: int,
                               f"autoencoder of depth {k - 1}")
                 ae_plan = api.plan(ae_spec, dataset=ae_data)
                 init = transplant(ae_plan, {v.index: autoencoders[-1].params(v.index)
-                                            for v in ae_plan.variants}, k - 1)
+                                            for v in ae_plan.variants}, k - 1,
+                                  output=reuse_output)
             autoencoders.append(run(ae_spec, init_params=init, dataset=ae_data))
         name = f"{spec.name}-depth-{k}"
         stage = _arms_sweep(_deepen(spec, k, name), [freeze_of[a](k) for a in arms], name)
         plan = api.plan(stage)
         # Variant i of every stage is arm i % len(arms) of grid point i // len(arms).
         arm_of = [arms[v.index % len(arms)] for v in plan.variants]
-        sources, layers = {}, {}
+        sources, layers, output = {}, {}, {}
         for v in plan.variants:
             if arm_of[v.index] == SUPERVISED and stages:
                 sources[v.index], layers[v.index] = stages[-1].params(v.index), k - 1
+                output[v.index] = reuse_output
             elif arm_of[v.index] == UNSUPERVISED:
                 point = v.index // len(arms)
                 sources[v.index], layers[v.index] = autoencoders[-1].params(point), k
@@ -353,15 +399,16 @@ def greedy_pretraining(spec: Sweep, *, depth: int,
             warn_diverged(autoencoders[-1], {v.index // len(arms) for v in plan.variants
                                              if arm_of[v.index] == UNSUPERVISED},
                           f"autoencoder of depth {k}")
-        init = transplant(plan, sources, layers) if sources else None
+        init = transplant(plan, sources, layers, output) if sources else None
         stages.append(with_arms(run(stage, init_params=init), arm_of))
         tables.append(_summary(stages[-1], depth=[k] * len(plan.variants), arm=arm_of))
     return Pretraining(stages=tuple(stages), autoencoders=tuple(autoencoders),
-                       summary=pd.concat(tables, ignore_index=True))
+                       summary=pd.concat(tables, ignore_index=True), reuse_output=reuse_output)
 
 
 __all__ = [
-    "ARM", "FINE_TUNED", "SCRATCH", "SUPERVISED", "UNSUPERVISED", "Pretraining", "Runner",
+    "ARM", "FINE_TUNED", "SCRATCH", "SELECT", "SUPERVISED", "UNSUPERVISED", "Pretraining",
+    "Runner",
     "Transfer", "autoencoder_data", "fixed_name", "greedy_pretraining", "transfer",
     "transplant", "with_arms",
 ]

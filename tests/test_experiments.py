@@ -31,6 +31,13 @@ NAMES = ["capacity-nodes", "capacity-layers", "batch-size", "learning-rate", "mo
          "edge-of-stability", "critical-batch-size",
          "mu-transfer"]
 DIGITS = ("data.name=digits",)
+# Default runs whose claim is not shown beyond the seed noise, and what they say instead:
+# done the book's way, unsupervised pretraining on raw inputs collapses at depth; over all
+# eight batch sizes the jitter's rank correlation with the batch size is -0.42 [-0.87, 0.03]
+# (450 = a batch of 450 and one of 50 per epoch is rough again); on digits the accuracy gap
+# is flat in the dropout rate (about 0.07), only the loss gap shrinks.
+NOT_SHOWN = {"layerwise-pretraining": "it collapses at depth",
+             "batch-size": "rank correlation", "dropout-mnist": "rank correlation"}
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +159,12 @@ def test_capacity_layers_deeper_learns_slower(quick):
 def test_batch_size_small_batches_are_noisier(quick):
     o = quick("batch-size")
     n = o.findings.numbers
-    assert n["noise_at_4"] > n["noise_at_32"] and n["noise_at_4"] > n["noise_at_256"]
-    assert n["test_accuracy_epoch_5_at_4"] > n["test_accuracy_epoch_5_at_256"]
+    assert n["seeds"] >= 5
+    # Noise falls with batch size in every seed's ranking: the interval is below 0.
+    assert n["rank_correlation_batch_noise_ci_high"] < 0
+    assert n["noise_at_4_ci_low"] > n["noise_at_256_ci_high"]
+    assert n["test_accuracy_epoch_5_difference_4_minus_256_ci_low"] > 0  # learns sooner
+    assert o.findings.holds
     assert o.programs == 1  # batch sizes 4..256 in one program
 
 
@@ -161,10 +172,12 @@ def test_batch_size_small_batches_are_noisier(quick):
 def test_learning_rate_too_small_too_large(quick):
     o = quick("learning-rate")
     n = o.findings.numbers
-    assert n["relative_change_at_1e-07"] < 0.05  # does not move
-    assert n["relative_change_at_0.01"] > 0.5  # learns
-    assert n["test_accuracy_at_1"] < n["test_accuracy_at_0.01"] - 0.15  # does not converge
-    assert n["test_accuracy_at_10"] < n["test_accuracy_at_0.01"] - 0.15
+    assert n["seeds"] >= 5
+    assert n["relative_change_at_1e-07_ci_high"] < 0.1  # barely moves
+    assert n["relative_change_at_0.01_ci_low"] > 0.5  # learns
+    assert n["test_accuracy_0.01_minus_1_ci_low"] > 0  # does not converge
+    assert n["test_accuracy_0.01_minus_10_ci_low"] > 0
+    assert o.findings.holds
     assert o.programs == 1
 
 
@@ -172,8 +185,11 @@ def test_learning_rate_too_small_too_large(quick):
 def test_momentum_speeds_up_sgd(quick):
     o = quick("momentum")
     n = o.findings.numbers
-    assert n["loss_at_epoch_20_momentum_0.9"] < n["loss_at_epoch_20_momentum_0"]
-    assert n["loss_at_epoch_20_momentum_0.9"] < n["loss_at_epoch_20_momentum_0.5"]
+    assert n["seeds"] >= 5
+    assert n["loss_at_epoch_20_0_minus_0.9_ci_low"] > 0  # beyond the seed noise
+    assert n["loss_at_epoch_20_momentum_0.9_ci_high"] < n["loss_at_epoch_20_momentum_0_ci_low"]
+    assert n["rank_correlation_momentum_loss_epoch_20_ci_high"] < 0
+    assert o.findings.holds
     assert o.programs == 1
 
 
@@ -181,8 +197,10 @@ def test_momentum_speeds_up_sgd(quick):
 def test_optimizers_beat_plain_sgd(quick):
     o = quick("optimizers")
     n = o.findings.numbers
+    assert n["seeds"] >= 5
     for name in ("momentum", "rmsprop", "adagrad", "adam"):
-        assert n[f"loss_at_epoch_20_{name}"] < n["loss_at_epoch_20_sgd"], name
+        assert n[f"loss_at_epoch_20_sgd_minus_{name}_ci_low"] > 0, name
+    assert o.findings.holds
     assert o.programs == 4  # sgd with and without momentum share one
 
 
@@ -190,9 +208,17 @@ def test_optimizers_beat_plain_sgd(quick):
 def test_dropout_shrinks_the_generalization_gap(quick):
     o = quick("dropout-mnist", *DIGITS)
     n = o.findings.numbers
-    assert n["loss_gap_at_0.5"] < n["loss_gap_at_0"]
-    assert n["loss_gap_at_0.8"] < n["loss_gap_at_0"]
-    assert n["val_accuracy_at_0.8"] < n["val_accuracy_at_0.2"]  # 0.8 starts to underfit
+    assert n["seeds"] >= 5
+    # The loss gap shrinks with the rate: rank correlation per seed, interval below 0.
+    assert n["rank_correlation_rate_loss_gap_ci_high"] < 0
+    assert n["loss_gap_at_0.8_ci_high"] < n["loss_gap_at_0_ci_low"]
+    assert n["val_accuracy_0.2_minus_0.8_ci_low"] > 0  # 0.8 starts to underfit
+    # On 1,500 digits the accuracy gap is flat (about 0.07 at every rate): the claim is
+    # only shown when its interval, too, lies below 0.
+    shown = n["rank_correlation_rate_gap_ci_high"] < 0
+    assert o.findings.holds is shown
+    verdict = "**holds**" if shown else "**not shown in this run**"
+    assert verdict in open(os.path.join(o.out, "findings.md")).read()
     assert o.programs == 1
 
 
@@ -241,11 +267,15 @@ def vanishing_claim(o: ex.Outcome) -> None:
 def test_large_learning_rate_kills_relu_units_leaky_relu_survives(quick):
     o = quick("dying-relu")
     n = o.findings.numbers
-    assert n["dead_fraction_relu_lr_1"] > n["dead_fraction_relu_lr_0.001"]
-    assert n["dead_fraction_relu_lr_1_normal"] > n["dead_fraction_relu_lr_0.001_normal"]
+    assert n["seeds"] >= 5
+    assert n["rank_correlation_learning_rate_dead_relu_ci_low"] > 0
+    assert n["dead_fraction_relu_lr_1_normal_ci_low"] \
+        > n["dead_fraction_relu_lr_0.001_normal_ci_high"]
     assert n["dead_fraction_leaky_max"] < 0.01
     # The worst case (small init, lr 1): ReLU stays at chance (ln 3), leaky ReLU learns.
-    assert n["cure_loss_relu"] > 1.0 > 0.8 > n["cure_loss_leaky_relu"]
+    assert n["cure_loss_relu_ci_low"] > 1.0 > 0.8 > n["cure_loss_leaky_relu_ci_high"]
+    assert n["cure_loss_relu_minus_leaky_ci_low"] > 0
+    assert o.findings.holds
     assert o.programs == 2
 
 
@@ -267,12 +297,14 @@ def test_data_scaling_raw_targets_fail_scaled_train(quick):
     o = quick("data-scaling")
     n = o.findings.numbers
     var = n["target_variance"]
+    assert n["seeds"] >= 5
     for x in ("none", "minmax", "standardize"):
-        raw = n[f"test_mse_x_{x}_y_none"]
-        assert not math.isfinite(raw) or raw > 0.5 * var, x
-        for y in ("minmax", "standardize"):
-            assert n[f"test_mse_x_{x}_y_{y}"] < 0.5 * var, (x, y)
+        raw = n[f"test_mse_x_{x}_y_none_ci_low"]
+        assert n[f"diverged_x_{x}_y_none"] == 1 or raw > 0.5 * var, x
+        assert n[f"test_mse_x_{x}_y_standardize_ci_high"] < 0.5 * var, x  # the course's
+        assert n[f"test_mse_x_{x}_y_minmax"] < var, x  # beyond the course: learns something
     assert n["diverged_x_none_y_none"] == 1
+    assert o.findings.holds
     assert o.runs[0].groups == 9 and o.programs == 1  # nine data sets, one program
 
 
@@ -294,7 +326,9 @@ def test_loss_functions_each_learns_and_multiclass_losses_agree(quick):
 def test_batchnorm_accelerates_learning(quick):
     o = quick("batchnorm")
     n = o.findings.numbers
-    assert n["loss_at_epoch_5_after"] < n["loss_at_epoch_5_none"]
+    assert n["seeds"] >= 5
+    assert n["loss_at_epoch_5_none_minus_after_ci_low"] > 0  # beyond the seed noise
+    assert o.findings.holds
     assert o.programs == 3
 
 
@@ -302,23 +336,47 @@ def test_batchnorm_accelerates_learning(quick):
 def test_initialization_zeros_and_tiny_stall_he_trains(quick):
     o = quick("initialization")
     n = o.findings.numbers
-    for init in ("zeros", "normal"):
-        assert abs(n[f"final_loss_{init}"] - math.log(2)) < 0.01, init
+    assert n["seeds"] >= 5
+    for init in ("zeros", "normal"):  # the whole interval within 0.01 of ln 2
+        assert n[f"final_loss_{init}_ci_low"] > math.log(2) - 0.01, init
+        assert n[f"final_loss_{init}_ci_high"] < math.log(2) + 0.01, init
     assert n["first_layer_gradient_zeros"] == 0
-    assert n["loss_at_epoch_10_he_uniform"] < n["loss_at_epoch_10_glorot_uniform"] \
-        < n["loss_at_epoch_10_normal"]
+    assert n["final_loss_normal_minus_glorot_uniform_ci_low"] > 0
+    assert n["final_loss_normal_minus_he_uniform_ci_low"] > 0
+    assert n["loss_at_epoch_10_glorot_minus_he_ci_low"] > 0  # He learns fastest
+    assert o.findings.holds
     assert o.programs == 1  # the initializer is data
 
 
 @A
-def test_layerwise_pretraining_keeps_accuracy_as_layers_are_added(quick):
+def test_layerwise_pretraining_the_books_way(quick, monkeypatch):
+    from jaxlab import api
+
+    calls: list = []
+    monkeypatch.setattr(api, "run", _recording_runner(calls, api.run))
     o = quick("layerwise-pretraining")
     n = o.findings.numbers
-    assert n["val_accuracy_supervised_depth_3"] >= n["val_accuracy_supervised_depth_1"] - 0.03
-    for d in (1, 2, 3):
-        assert n[f"val_accuracy_unsupervised_depth_{d}"] > 0.7
-        assert n[f"autoencoder_val_mse_depth_{d}"] < 0.1 * n["input_variance"]
-    assert o.programs == 6  # per depth: the autoencoder and the classifier (3 arms)
+    d = int(n["depth"])
+    assert n["seeds"] >= 5 and d >= 3
+    # Supervised: no loss of 0.03 or more from depth 1 to d, beyond the seed noise.
+    assert n[f"val_accuracy_supervised_depth_{d}_minus_1_ci_low"] > -0.03
+    keeps = n[f"val_accuracy_unsupervised_depth_{d}_minus_1_ci_low"] > -0.03
+    assert o.findings.holds is keeps  # the collapse at depth >= 5: the slow default run
+    assert o.programs == 2 * d  # per depth: the autoencoder and the classifier (3 arms)
+    # The book's procedure: each stage starts with the previous stage's trained output
+    # (supervised) or reconstruction (autoencoder) layer.
+    assert [c[0] for c in calls] == [f"pretraining-{kind}-{k}" for k in range(1, d + 1)
+                                     for kind in ("autoencoder", "depth")]
+    for k in range(1, d):
+        (_, _, ae), (_, _, stage), (_, ae_init, _), (_, init, _) = calls[2 * k - 2: 2 * k + 2]
+        for i in range(len(ae)):
+            np.testing.assert_array_equal(ae_init[0]["out"]["kernel"][i, :10],
+                                          ae.params(i)["out"]["kernel"])
+        for i in range(0, len(stage), 3):  # supervised
+            np.testing.assert_array_equal(init[0]["out"]["kernel"][i, :10],
+                                          stage.params(i)["out"]["kernel"])
+            np.testing.assert_array_equal(init[0]["out"]["bias"][i],
+                                          stage.params(i)["out"]["bias"])
     # Frozen layers are exactly the ones they were copied from.
     stage2 = o.result("pretraining-depth-2")
     stage1 = o.result("pretraining-depth-1")
@@ -334,19 +392,24 @@ def test_layerwise_pretraining_keeps_accuracy_as_layers_are_added(quick):
 
 
 @B
-def test_transfer_fine_tuned_at_least_scratch(quick):
+def test_transfer_from_one_source_model_fine_tuned_beats_scratch(quick):
     o = quick("transfer-learning")
     n = o.findings.numbers
-    assert n["mean_fine-tuned"] >= n["mean_scratch"]
+    assert n["repeats"] >= 30 and o.programs == 2  # source, then every arm and repeat
+    # Beyond the repeat noise: better on average, and less spread (Brown-Forsythe).
+    assert n["fine-tuned_minus_scratch_ci_low"] > 0
+    assert n["spread_scratch_minus_fine-tuned_ci_low"] > 0
     assert n["std_fine-tuned"] < n["std_scratch"]
-    assert n["repeats"] >= 10 and o.programs == 2  # source, then every arm and repeat
+    assert n["fixed-5_minus_scratch_ci_high"] < 0  # nothing left to adapt but the output
+    assert o.findings.holds
     target = o.result("transfer-target")
     source = o.result("transfer-source")
-    chosen = source.best("val_accuracy")
+    assert len(source) == 1  # the book's one saved model: nothing chosen on test data
     arms = ["scratch", "fine-tuned", "fixed-1", "fixed-3", "fixed-5"]
+    s = source.params(0)
     for i in range(len(target)):
         arm = arms[i % len(arms)]
-        p, s = target.params(i), source.params(chosen)
+        p = target.params(i)
         if arm.startswith("fixed-"):  # the fixed layers never moved
             for layer in range(int(arm[-1])):
                 np.testing.assert_array_equal(p["hidden"][layer]["kernel"],
@@ -383,6 +446,59 @@ def test_transplant_copies_layers_and_keeps_the_rest():
         np.testing.assert_array_equal(leaf_out[1], leaf_init[1])
     with pytest.raises(jl.ConfigError, match="does not fit"):
         recipes.transplant(plan, {1: source}, 2)  # width 6 cannot take width-4 layers
+    # The book's load_model: the output layer comes along when asked.
+    source["out"] = {"kernel": np.full((4, 3), 7.0), "bias": np.full(3, 0.5)}
+    out = recipes.transplant(plan, {0: source}, 3, output=True)[0]
+    np.testing.assert_array_equal(out["out"]["kernel"][0, :4], source["out"]["kernel"])
+    np.testing.assert_array_equal(out["out"]["bias"][0], source["out"]["bias"])
+    np.testing.assert_array_equal(out["out"]["kernel"][1], init["out"]["kernel"][1])
+    with pytest.raises(jl.ConfigError, match="output layer"):
+        recipes.transplant(plan, {1: {**source, "hidden": {}}}, 0, output=True)
+
+
+def _recording_runner(calls: list, train=None):
+    """A :class:`recipes.Runner` (or ``api.run``) that keeps every sweep's name, initial
+    parameters and result in ``calls``."""
+    from jaxlab import api
+
+    train = train or api.run
+
+    def run(spec, *, init_params=None, dataset=None, **kw):
+        result = train(spec, init_params=init_params, dataset=dataset, **kw)
+        calls.append((spec.name, init_params, result))
+        return result
+
+    return run
+
+
+def _tiny(name: str, seeds=(0, 1), **data) -> jl.Sweep:
+    return jl.Sweep(data=jl.DataConfig("blobs", options={"n_samples": 90, "random_state": 2,
+                                                         **data}, train_size=60),
+                    model=jl.ModelConfig(width=4, kernel_init="he_uniform"),
+                    train=jl.TrainConfig(optimizer="sgd", learning_rate=0.01, momentum=0.9,
+                                         epochs=3, batch_size=16),
+                    grid={"seed": list(seeds)}, name=name)
+
+
+def test_transfer_starts_every_target_from_one_source_model_output_layer_included():
+    calls: list = []
+    out = recipes.transfer(_tiny("src", seeds=(0, 1, 2)), _tiny("tgt", random_state=3),
+                           fixed=(1,), run=_recording_runner(calls))
+    (_, _, source), (_, init, _) = calls
+    assert out.chosen == 0 and out.reuse_output  # the book's: one model, its output layer
+    target = out.target
+    arms = list(target.variants[recipes.ARM])
+    assert arms == ["scratch", "fine-tuned", "fixed-1"] * 2
+    model = source.params(0)
+    for i, arm in enumerate(arms):
+        for got, want in ((init[0]["hidden"][0]["kernel"][i, :2], model["hidden"][0]["kernel"]),
+                          (init[0]["out"]["kernel"][i, :4], model["out"]["kernel"])):
+            assert np.array_equal(got, want) is (arm != "scratch"), (i, arm)
+        if arm == "fixed-1":
+            np.testing.assert_array_equal(target.params(i)["hidden"][0]["kernel"],
+                                          model["hidden"][0]["kernel"])
+    with pytest.raises(jl.ConfigError, match="select"):
+        recipes.transfer(_tiny("a"), _tiny("b"), select="test")
 
 
 # -- default-size runs (minutes each) -----------------------------------------------------------
@@ -395,7 +511,10 @@ def test_default_run_shows_the_claim(name, tmp_path):
     outcome = ex.run_experiment(name, ex.Options(out=str(tmp_path), overrides=overrides,
                                                  progress=False))
     check_files(outcome)
-    assert outcome.findings.holds, outcome.findings.summary
+    if name in NOT_SHOWN:  # the course's claim fails, and the study says what happens
+        assert not outcome.findings.holds and NOT_SHOWN[name] in outcome.findings.summary
+    else:
+        assert outcome.findings.holds, outcome.findings.summary
     MUST_SHOW.get(name, lambda o: None)(outcome)
 
 

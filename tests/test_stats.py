@@ -62,3 +62,24 @@ def test_trend_and_difference_over_a_result():
     by = stats.by_axis(r, "final_loss", "batch_size", where=where)
     assert list(by.index) == [4, 16, 64] and (by["low"] <= by["mean"]).all()
     assert by["mean"].to_numpy() == pytest.approx(table.mean(axis=1).to_numpy())
+
+
+def test_per_variant_measures_and_tables_with_intervals():
+    from fake_results import fake_result
+
+    r = fake_result()
+    h = r.history
+    epoch2 = stats.at_epoch(r, "loss", 2)
+    for v, value in epoch2.items():  # a variant's value at epoch 2 (or its last before)
+        rows = h[(h.variant == v) & (h.epoch <= 2)].sort_values("epoch")
+        assert value == rows.loss.iloc[-1]
+    r2 = stats.with_columns(r, twice=r.variants.final_loss * 2)
+    assert "twice" not in r.variants  # a new result; the old one is unchanged
+    np.testing.assert_array_equal(r2.variants.twice, 2 * r.variants.final_loss)
+    where = {"learning_rate": 0.001}
+    t = stats.table(r2, {"loss": "final_loss", "2x": "twice"}, "batch_size", where=where)
+    assert list(t.columns) == ["batch_size", "loss", "loss CI low", "loss CI high", "2x",
+                               "2x CI low", "2x CI high"]
+    by = stats.by_axis(r, "final_loss", "batch_size", where=where)
+    assert t["loss"].to_numpy() == pytest.approx(by["mean"].to_numpy())
+    assert t["2x CI high"].to_numpy() == pytest.approx(2 * by["high"].to_numpy())

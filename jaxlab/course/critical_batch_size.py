@@ -182,7 +182,7 @@ def run(ctx: ex.Context) -> ex.Findings:
               "gradient noise scale B_simple measured in training predicts the critical "
               "batch size where that happens.",
         holds=holds,
-        summary=f"{stats.verdict(holds)}: steps to loss {TARGET} fall {first} times from "
+        summary=f"steps to loss {TARGET} fall {first} times from "
                 f"batch {batches[0]} to {batches[1]} (perfect: {batches[1] / batches[0]:g}) "
                 f"but {last} times from {batches[-2]} to {batches[-1]}; fitted B_crit "
                 f"{b_crit} (perfect scaling below, diminishing returns above) vs measured "

@@ -4,14 +4,20 @@ DataCamp "The dying neuron problem" and the lecture's "dead ReLU" slide: 3-class
 (standardized), 4 hidden layers of 20 units, plain SGD over a learning-rate grid and three
 initializers. A unit is dead when its activation is 0 on every probe sample
 (``train.diagnostics``, computed in the compiled loop). ReLU and leaky ReLU are two
-programs; learning rate, initializer and seed are data.
+programs; learning rate, initializer and seed (5) are data. The claim holds when the rank
+correlation of learning rate and dead fraction (ReLU, one per seed) has an interval above 0,
+no leaky unit dies, and at the top rate with the worst initializer ReLU's final loss minus
+leaky ReLU's (paired by seed; a diverged run counts as infinite) has an interval above 0.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 import jaxlab as jl
+from jaxlab import plotting
 from jaxlab.course import framework as ex
-from jaxlab.course import problems
+from jaxlab.course import problems, stats
 
 LRS = [0.001, 0.01, 0.1, 0.3, 1.0]
 INITS = ["he_uniform", "glorot_uniform", "normal"]
@@ -26,65 +32,87 @@ def spec(quick: bool) -> jl.Sweep:
         grid={"activation": ["relu", "leaky_relu"],
               "learning_rate": [0.001, 1.0] if quick else LRS,
               "kernel_init": ["he_uniform", "normal"] if quick else INITS,
-              "seed": problems.seeds(quick, default=4)},
+              "seed": problems.seeds(quick, small=5)},
         name="dying-relu")
 
 
 def run(ctx: ex.Context) -> ex.Findings:
     result = ctx.sweep(spec(ctx.quick))
-    last = result.history.sort_values("epoch").groupby("variant").tail(1).set_index("variant")
-    v = result.variants.assign(dead=last.dead_fraction, diverged=result.variants.status
-                               == "diverged")
-    relu, leaky = v[v["model.activation"] == "relu"], v[v["model.activation"] == "leaky_relu"]
-    dead = relu.pivot_table(index="train.learning_rate", columns="model.kernel_init",
-                            values="dead", aggfunc="mean")
-    dead_lr = relu.groupby("train.learning_rate").dead.mean()
-    # Median over seeds: a diverged run (infinite loss) counts as the worst, not as NaN.
-    loss = v.pivot_table(index=["train.learning_rate", "model.kernel_init"],
-                         columns="model.activation", values="final_loss", aggfunc="median")
-    diverged = v.pivot_table(index="train.learning_rate", columns="model.activation",
-                             values="diverged", aggfunc="mean")
-    lrs = list(dead_lr.index)
+    v = result.variants
+    diverged = v.status == "diverged"
+    result = stats.with_columns(
+        result, dead=stats.at_epoch(result, "dead_fraction", int(result.history.epoch.max())),
+        diverged=diverged.astype(float),
+        # A diverged run learned nothing: its loss counts as infinite (the worst).
+        end_loss=v.final_loss.where(~diverged, np.inf))
+    relu = {"activation": "relu"}
+    lrs = sorted(v["train.learning_rate"].unique())
+    inits = sorted(v["model.kernel_init"].unique())
     lo, hi = lrs[0], lrs[-1]
-    worst = dead.loc[hi].idxmax()  # the initializer that loses most units at the top rate
-    cure_relu, cure_leaky = loss.loc[(hi, worst), "relu"], loss.loc[(hi, worst), "leaky_relu"]
-    leaky_dead = float(leaky.dead.max())
+    rises = stats.trend(result, "dead", "learning_rate", where=relu)
+    dead = {lr: stats.at(result, "dead", "learning_rate", lr, where=relu) for lr in lrs}
+    dead_init = {(lr, k): stats.at(result, "dead", "learning_rate", lr,
+                                   where={**relu, "kernel_init": k}) for lr in lrs for k in inits}
+    worst = max(inits, key=lambda k: dead_init[hi, k].mean)  # most units lost at the top rate
+    leaky = stats.mean_ci(stats.per_seed(result, "dead", "activation").loc["leaky_relu"])
+    leaky_max = float(result.variants.dead[v["model.activation"] == "leaky_relu"].max())
+    cure = stats.difference(result, "end_loss", "activation", "relu", "leaky_relu",
+                            where={"learning_rate": hi, "kernel_init": worst})
+    loss = {(lr, a): stats.at(result, "end_loss", "activation", a,
+                              where={"learning_rate": lr, "kernel_init": worst})
+            for lr in lrs for a in ("relu", "leaky_relu")}
+    table = stats.table(result, {"dead fraction": "dead"}, "learning_rate", where=relu)
     figures = (
-        ctx.figure(ex.panels({"ReLU: dead fraction at the end": dead,
-                              f"median final loss, {worst} init": loss.xs(worst, level=1)},
-                             xlabel="learning rate", logx=True, sharey=False, ncols=2,
-                             panel_size=(4.6, 3.4),
+        ctx.figure(ex.panels({"ReLU: dead fraction at the end (mean over seeds)":
+                              stats.per_seed(result, "dead", "learning_rate", where=relu)
+                              .mean(axis=1).to_frame("all initializers")
+                              .join(result.variants[v["model.activation"] == "relu"]
+                                    .pivot_table(index="train.learning_rate",
+                                                 columns="model.kernel_init", values="dead",
+                                                 aggfunc="mean"))},
+                             xlabel="learning rate", logx=True, panel_size=(5.0, 3.4),
                              title="dead ReLU units against learning rate and initializer; "
                                    "leaky ReLU has none"),
                    "dead_units_by_learning_rate.png"),
+        ctx.figure(plotting.sensitivity(result, "loss", axis="learning_rate",
+                                        color="activation", aggregate="seed"),
+                   "final_loss_by_learning_rate.png"),
     )
-    numbers = {f"dead_fraction_relu_lr_{lr:g}": ex.number(dead_lr[lr]) for lr in lrs}
-    numbers |= {f"dead_fraction_relu_lr_{lr:g}_{init}": ex.number(dead.loc[lr, init])
-                for lr in lrs for init in dead.columns}
-    numbers |= {f"median_loss_{act}_lr_{lr:g}_{init}": ex.number(loss.loc[(lr, init), act])
-                for (lr, init) in loss.index for act in loss.columns}
-    numbers |= {f"diverged_{act}_lr_{lr:g}": ex.number(diverged.loc[lr, act])
-                for lr in lrs for act in diverged.columns}
-    numbers |= {"dead_fraction_leaky_max": leaky_dead, "cure_loss_relu": ex.number(cure_relu),
-                "cure_loss_leaky_relu": ex.number(cure_leaky)}
-    holds = dead_lr[hi] > dead_lr[lo] and leaky_dead < 0.01 and cure_leaky < cure_relu
+    numbers = {"dead_fraction_leaky_max": leaky_max, "seeds": rises.n}
+    numbers |= leaky.numbers("dead_fraction_leaky")
+    numbers |= rises.numbers("rank_correlation_learning_rate_dead_relu")
+    numbers |= cure.numbers("cure_loss_relu_minus_leaky")
+    numbers |= loss[hi, "relu"].numbers("cure_loss_relu")
+    numbers |= loss[hi, "leaky_relu"].numbers("cure_loss_leaky_relu")
+    for lr in lrs:
+        numbers |= dead[lr].numbers(f"dead_fraction_relu_lr_{lr:g}")
+        for k in inits:
+            numbers |= dead_init[lr, k].numbers(f"dead_fraction_relu_lr_{lr:g}_{k}")
+        for a in ("relu", "leaky_relu"):
+            numbers |= stats.at(result, "diverged", "learning_rate", lr,
+                                where={"activation": a}).numbers(f"diverged_{a}_lr_{lr:g}")
+    holds = rises.above(0) and leaky_max < 0.01 and cure.above(0)
     return ex.Findings(
         claim="A ReLU unit that only gets negative inputs outputs 0 and gets no gradient: "
               "large updates (a high learning rate) and poor initial weights leave more "
               "units permanently dead; leaky ReLU keeps a slope and does not die.",
         holds=holds,
-        summary=f"dead ReLU fraction {dead_lr[lo]:.2f} at lr={lo:g} vs {dead_lr[hi]:.2f} at "
-                f"lr={hi:g} (mean over initializers; {worst} init: {dead.loc[lo, worst]:.2f} → "
-                f"{dead.loc[hi, worst]:.2f}); leaky ReLU: at most {leaky_dead:.2f} dead, and "
-                f"with {worst} init at lr={hi:g} it trains to loss {cure_leaky:.3f} where "
-                f"ReLU stays at {cure_relu:.3f} (ln 3 = 1.099); "
-                f"{100 * diverged.loc[hi, 'leaky_relu']:.0f}% of leaky runs diverge at "
-                f"lr={hi:g}",
+        summary=f"(mean [95% CI] over {rises.n} seeds): dead ReLU "
+                f"fraction {dead[lo]:.2f} at lr={lo:g} vs {dead[hi]:.2f} at lr={hi:g} (rank "
+                f"correlation with the learning rate {rises:.2f}; {worst} init: "
+                f"{dead_init[lo, worst].mean:.2f} → {dead_init[hi, worst].mean:.2f}); leaky "
+                f"ReLU: at most {leaky_max:.2f} dead; with {worst} init at lr={hi:g} final "
+                f"loss ReLU {loss[hi, 'relu']:.3f} vs leaky {loss[hi, 'leaky_relu']:.3f} (ln 3"
+                f" = 1.099; difference {cure:.3f}, {stats.verdict(cure.above(0))})",
         numbers=numbers,
-        tables={"ReLU dead fraction (rows: learning rate, columns: initializer)": (
-                    dead.reset_index()),
-                "Median final training loss": loss.reset_index(),
-                "Fraction of variants diverged": diverged.reset_index()},
+        tables={"ReLU dead fraction by learning rate (mean and 95% CI over seeds and "
+                "initializers)": table,
+                f"Final training loss, {worst} init (mean and 95% CI; diverged = inf)":
+                    stats.table(result, {"ReLU": "end_loss"}, "learning_rate",
+                                where={"activation": "relu", "kernel_init": worst})
+                    .merge(stats.table(result, {"leaky ReLU": "end_loss"}, "learning_rate",
+                                       where={"activation": "leaky_relu",
+                                              "kernel_init": worst}))},
         figures=figures)
 
 

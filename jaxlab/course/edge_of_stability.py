@@ -116,7 +116,7 @@ def run(ctx: ex.Context) -> ex.Findings:
         claim="Under full-batch gradient descent the sharpness rises until it reaches about "
               "2/lr, then hovers there while the loss keeps falling, not monotonically.",
         holds=holds,
-        summary=f"{stats.verdict(holds)}: sharpness / (2/lr), first measured -> mean over "
+        summary=f"sharpness / (2/lr), first measured -> mean over "
                 f"the last third of training (95% CI over {n_seeds} seeds): {parts}",
         numbers=numbers,
         tables={"Sharpness against 2/lr by learning rate": table},

@@ -176,3 +176,29 @@ def difference(result: Result, column: str, axis: str, a: Any, b: Any, *,
 def verdict(holds: bool) -> str:
     """The words for a claim's verdict in a summary."""
     return "holds" if holds else "not shown in this run"
+
+
+# -- per-variant measures and tables with intervals -----------------------------------------------
+def with_columns(result: Result, **columns: pd.Series) -> Result:
+    """``result`` with per-variant measures (Series indexed by variant) added to
+    ``variants``, so that :func:`trend`, :func:`difference`, :func:`by_axis` can use them."""
+    return dataclasses.replace(result, variants=result.variants.assign(**columns))
+
+
+def at_epoch(result: Result, metric: str, epoch: int) -> pd.Series:
+    """Per variant: ``metric`` at ``epoch`` (1-based; its last epoch if it stopped earlier)."""
+    h = result.history
+    last = h[h.epoch <= epoch].sort_values("epoch").groupby("variant").tail(1)
+    return last.set_index("variant")[metric]
+
+
+def table(result: Result, columns: Mapping[str, str], axis: str, *,
+          where: Mapping[str, Any] | None = None, seed: str = "seed",
+          level: float = LEVEL) -> pd.DataFrame:
+    """Per value of ``axis`` (rows): for each ``{label: column}`` the mean over seeds and
+    its interval, as columns ``label``, ``label CI low``, ``label CI high``."""
+    parts = {}
+    for label, column in columns.items():
+        b = by_axis(result, column, axis, where=where, seed=seed, level=level)
+        parts |= {label: b["mean"], f"{label} CI low": b["low"], f"{label} CI high": b["high"]}
+    return pd.DataFrame(parts).rename_axis(axis.rpartition(".")[2]).reset_index()
