@@ -116,11 +116,16 @@ def rewrite(text: str, rows: Sequence[Row], stamp: str, order: Sequence[str]) ->
 
 def stamp(command: str, when: datetime.datetime, rows: Sequence[Row]) -> str:
     """The paragraph above the table: where the numbers come from."""
+    from jaxlab import course
+
     names = ", ".join(f"`{r.name}`" for r in rows)
-    return (f"The rows of {names} are from `{command}` on {when:%Y-%m-%d %H:%M} UTC "
+    every = {r.name for r in rows} >= set(course.EXPERIMENTS)
+    which = "Every row is" if every else f"The rows of {names} are"
+    return (f"{which} from `{command}` on {when:%Y-%m-%d %H:%M} UTC "
             f"({os.cpu_count()} CPU cores, the studies' "
-            f"{'--quick' if '--quick' in command else 'default'} settings); the other rows "
-            "keep their earlier numbers. Verdict: whether that run shows the course's claim "
+            f"{'--quick' if '--quick' in command else 'default'} settings)"
+            + ("" if every else "; the other rows keep their earlier numbers") + ". "
+            "Verdict: whether that run shows the course's claim "
             "beyond the seed noise. Time is the whole run, compiles the number of compiled "
             "programs.")
 
