@@ -99,7 +99,7 @@ def _structure(v: Variant, objective) -> tuple:
     t, m = v.train, v.model
     es = (t.monitor, t.mode, t.restore_best_weights) if t.early_stopping else None
     halving = (t.halving_every, t.halving_eta, t.halving_metric) if t.halving_every else None
-    mup = m.mup_base_width if m.parametrization == "mup" else None
+    mup = _mup_base(m)
     net = ((m.activation, m.batch_norm, mup) if m.module is None
            else (plugins.load("model.module", m.module), networks.freeze_options(m.options)))
     static, _ = optimizer_parts(t)
@@ -128,6 +128,11 @@ def _sharpness(t: config.TrainConfig, n_train: int) -> curvature.Sharpness | Non
     check(not n_train or n <= n_train, "train.sharpness_examples", t.sharpness_examples,
           f"is larger than the training set ({n_train} samples)")
     return curvature.Sharpness(t.sharpness_every, t.sharpness_iters, n)
+
+
+def _mup_base(m: config.ModelConfig) -> int | None:
+    """The muP base width of an MLP in the maximal-update parametrization, else ``None``."""
+    return m.mup_base_width if m.parametrization == "mup" else None
 
 
 def _noise_scale(vs: list[Variant], m: int) -> bool:
@@ -178,7 +183,7 @@ def _net(vs: list[Variant], ds: data_lib.Dataset, objective) -> networks.Net:
         activation=first.model.activation,
         batch_norm=first.model.batch_norm,
     )
-    mup = first.model.mup_base_width if first.model.parametrization == "mup" else None
+    mup = _mup_base(first.model)
     return networks.MLPNet(arch, dtype, dropout=any(v.model.dropout > 0 for v in vs),
                            mup_base_width=mup)
 

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -64,6 +65,18 @@ def start(*args: str, environ: dict | None = None, cwd=None) -> subprocess.Popen
     return subprocess.Popen([sys.executable, "-m", "jaxlab.cli", *args], cwd=cwd,
                             env=environ or env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_checkpoint(out, *running: subprocess.Popen, timeout: float = 240) -> None:
+    """Wait until ``out/checkpoints`` holds a saved epoch, while every process in ``running``
+    is still alive (a dead one fails with its stderr)."""
+    ckpts = os.path.join(out, "checkpoints")
+    deadline = time.monotonic() + timeout
+    while not os.path.isdir(ckpts) or not any(d.isdigit() for d in os.listdir(ckpts)):
+        for proc in running:
+            assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)
 
 
 def free_port() -> int:

@@ -10,7 +10,6 @@ import dataclasses
 import os
 import shutil
 import signal
-import time
 
 import numpy as np
 import pytest
@@ -168,12 +167,7 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     out = tmp_path / "killed"
     proc = procs.start(*args, "--out", str(out))
     try:
-        deadline = time.monotonic() + 240
-        while not (out / "checkpoints").is_dir() or not any(
-                d.isdigit() for d in os.listdir(out / "checkpoints")):
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline, "no checkpoint appeared"
-            time.sleep(0.02)
+        procs.wait_for_checkpoint(out, proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
     finally:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import jax
 import numpy as np
@@ -100,12 +99,7 @@ def test_two_processes_preempted_then_resumed(tmp_path):
             "--checkpoint-every", "2"]
     workers = two_processes(args, procs.env(), procs.free_port())
     try:
-        deadline = time.monotonic() + 240
-        while not (out / "checkpoints").is_dir() or not any(
-                d.isdigit() for d in os.listdir(out / "checkpoints")):
-            assert all(w.poll() is None for w in workers), workers[1].communicate()[1]
-            assert time.monotonic() < deadline, "no checkpoint appeared"
-            time.sleep(0.02)
+        procs.wait_for_checkpoint(out, *workers)
         workers[0].send_signal(signal.SIGTERM)  # process 1 only
         codes = [w.wait(timeout=120) for w in workers]
     finally:

@@ -74,12 +74,7 @@ def test_ctrl_c_on_the_command_line_then_resume(tmp_path):
     out = tmp_path / "stopped"
     proc = procs.start(*args, "--out", str(out))
     try:
-        deadline = time.monotonic() + 240
-        while not (out / "checkpoints").is_dir() or not any(
-                d.isdigit() for d in os.listdir(out / "checkpoints")):
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline, "no checkpoint appeared"
-            time.sleep(0.02)
+        procs.wait_for_checkpoint(out, proc)
         proc.send_signal(signal.SIGINT)
         sent = time.monotonic()
         _, err = proc.communicate(timeout=120)
