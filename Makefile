@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench lint docs clean
+.PHONY: demo test test-slow bench bench-peers lint docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,16 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	for b in batch_size mnist_shaped logging_overhead scaling sharding halving many_variants keras_compare; do $(PY) benchmarks/$$b.py || exit 1; done
+
+# Side by side with the peers in ../shared/peers (Keras 3 on JAX, Flax loops, a hand-written
+# vmap), whole processes, 3 interleaved rounds; keras comes from the "bench" extra.
+PEERS  := $(abspath ../shared/peers)
+bench-peers: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[bench]"
+	cd $(PEERS) && JAXLAB_PY=$(abspath $(PY)) PEERS_PY=$(abspath $(PY)) $(abspath $(PY)) bench.py w1 \
+		--rounds 3 --peers w1_keras w1_flax_scan w1_jaxlab w1_jaxlab_warm --ref w1_flax_scan
+	cd $(PEERS) && JAXLAB_PY=$(abspath $(PY)) PEERS_PY=$(abspath $(PY)) $(abspath $(PY)) bench.py w2 \
+		--rounds 3 --peers w2_keras w2_jax_vmap w2_jaxlab --ref w2_jax_vmap
 
 docs: $(STAMP)
 	$(PY) docs/build_api.py docs/api

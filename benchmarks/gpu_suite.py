@@ -14,8 +14,10 @@ and beyond; chunking, halving, sharding and the Keras comparison.
 Choices, documented here because they decide accelerator numbers: float32 parameters with
 JAX's default matmul precision (on a GPU, TF32 where the hardware has it: set
 ``JAX_DEFAULT_MATMUL_PRECISION=highest`` for full float32); the epoch program donates its
-state buffers (updated in place, ``jaxlab.compiled.epoch_program``); one compiled call per
-epoch, the host reading the records once per epoch.
+state buffers (updated in place, ``jaxlab.compiled.epoch_program``); one compiled call
+runs up to 16 epochs of a small model (``jaxlab.runner.slots``: about 10^9 multiply-adds
+a call; one epoch a call for the MNIST-sized sweeps), the host reading the stacked records
+once per call.
 
     python benchmarks/gpu_suite.py --out gpu_report.json
     python benchmarks/gpu_suite.py --quick --out cpu_report.json     # CPU-sized settings

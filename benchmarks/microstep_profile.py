@@ -124,10 +124,10 @@ def jaxlab_row(x, y, steps: int, batch: int, n: int) -> float:
     data = distributed.replicate(jax.tree.map(np.asarray, var.group_data(g)), mesh)
     program = compiled.epoch_program(g.program, mesh)
     state = distributed.shard(state, mesh)
-    fn = program.lower(state, data, np.int32(0)).compile()
+    fn = program.lower(state, data, np.int32(0), np.int32(1), None).compile()
 
     def call(st):
-        return fn(st, data, np.int32(0))
+        return fn(st, data, np.int32(0), np.int32(1), None)
 
     # The program donates its state: give every call its own copy.
     copies = [jax.tree.map(jnp.copy, state) for _ in range(7)]

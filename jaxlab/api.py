@@ -46,6 +46,7 @@ def run(
     checkpoint_every: int = 10,
     resume: bool = False,
     devices: Sequence[Any] | None = None,
+    epochs_per_call: int | None = None,
 ) -> results.Result:
     """Train every variant of ``spec`` and return the :class:`~jaxlab.results.Result`.
 
@@ -78,6 +79,11 @@ def run(
       resume: continue from the newest valid checkpoint in ``checkpoint_dir``.
       devices: shard the variants over these devices (default: every device of every
         process; see :mod:`jaxlab.distributed`).
+      epochs_per_call: the most epochs one compiled call runs before the host sees them:
+        ``None`` (default) batches up to 16 epochs of a small model into one call, so it
+        does not pay a host round trip per epoch; ``1``: the host sees every epoch's end
+        at once (callbacks are still called once per epoch either way, and the results are
+        the same). A SIGTERM or Ctrl-C is acted on at the end of a call.
 
     In a multi-process sweep every process calls ``run`` and gets the whole result; the
     loggers and the progress bar are written by process 0 only.
@@ -108,7 +114,7 @@ def run(
             outputs = sweep.run_plan(p, init_params=init_params, callbacks=[*callbacks, *own],
                                      memory_budget=memory_budget, checkpoint_dir=checkpoint_dir,
                                      checkpoint_every=checkpoint_every, resume=resume,
-                                     devices=devices)
+                                     devices=devices, epochs_per_call=epochs_per_call)
     finally:
         for cb in own:
             cb.close()

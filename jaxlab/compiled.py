@@ -3,9 +3,11 @@
 :mod:`jaxlab.engine` defines the training of ONE variant as pure functions; here they
 become the programs a sweep runs:
 
-* :func:`epoch_program` (:func:`compile_epoch` keeps its executables): one epoch of every
-  variant of a device's share, ``vmap`` over variants inside a ``scan`` over microsteps,
-  evaluation as a ``scan`` over chunks, under ``shard_map`` over the variant mesh and
+* :func:`epoch_program` (:func:`compile_epoch` keeps its executables): up to ``slots``
+  epochs of every variant of a device's share in one call (:func:`_epochs`, a
+  ``fori_loop``, so a small model does not pay a host round trip per epoch); an epoch
+  (:func:`_epoch`) is a ``vmap`` over variants inside a ``scan`` over microsteps,
+  evaluation as a ``scan`` over chunks; all under ``shard_map`` over the variant mesh and
   ``jit`` with the state donated; where the program asks for it, the sharpness
   (:func:`_sharpness`: a ``scan`` of Lanczos steps, each a ``scan`` of Hessian-vector
   products over chunks) at the epoch's end;
@@ -28,13 +30,15 @@ from jaxlab import curvature, distributed, engine
 from jaxlab.metrics import Average
 
 
-def _epoch(prog: engine.Program, state: engine.TrainState, data: dict, epoch):
-    """One epoch of every variant in ``state`` (leaves ``(V, ...)``); ``data`` is shared.
+def _epoch(prog: engine.Program, state: engine.TrainState, data: dict, epoch, order=None):
+    """One epoch of every variant in ``state`` (leaves ``(V, ...)``); ``data`` is shared;
+    ``order`` ``(V, N)``: the epoch's sample orders (``None``: drawn here).
 
     Returns ``(state, record)`` with name -> ``(V,)`` per-epoch values.
     """
     tx = engine.make_optimizer(prog)
-    order = jax.vmap(engine.epoch_order, in_axes=(None, 0, None))(prog, state, epoch)
+    if order is None:
+        order = jax.vmap(engine.epoch_order, in_axes=(None, 0, None))(prog, state, epoch)
     plan = jax.vmap(engine.microbatches, in_axes=(None, 0, 0))(prog, state, order)
     plan = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), plan)  # (S, V, ...): scan, vmap
     step = jax.vmap(engine.microstep, in_axes=(None, None, 0, 0, 0, 0, None))
@@ -61,6 +65,39 @@ def _epoch(prog: engine.Program, state: engine.TrainState, data: dict, epoch):
         record["sharpness"] = jax.lax.cond(sh.due(epoch), lambda: _sharpness(prog, state, data),
                                            lambda: nan)
     return state, record
+
+
+#: The flags the host follows after every epoch, carried in the stacked records.
+FLAGS = ("active", "diverged", "stop_epoch")
+
+
+def _epochs(prog: engine.Program, slots: int, state: engine.TrainState, data: dict, first,
+            count, orders=None):
+    """Epochs ``first .. first + count - 1`` (``count <= slots``) of every variant;
+    ``orders`` ``(V, slots, N)``: their sample orders where the host draws them.
+
+    Returns ``(state, records)``: name -> ``(slots, V)``, row ``i`` the record of epoch
+    ``first + i`` (rows from ``count`` on are zeros), with the :data:`FLAGS` after each
+    epoch under ``"_" + name``. Only the record's shape is traced twice: ``_epoch_jit``'s
+    trace is cached.
+    """
+    def one(st, i):
+        order = None if orders is None else orders[:, i]
+        st, rec = _epoch_jit(prog, st, data, first + i, order)
+        return st, {**rec, **{f"_{k}": getattr(st, k) for k in FLAGS}}
+
+    shapes = jax.eval_shape(one, state, first)[1]
+    rows = jax.tree.map(lambda a: jnp.zeros((slots,) + a.shape, a.dtype), shapes)
+
+    def body(i, carry):
+        st, rows = carry
+        st, rec = one(st, i)
+        return st, jax.tree.map(lambda r, v: r.at[i].set(v), rows, rec)
+
+    return jax.lax.fori_loop(0, count, body, (state, rows))
+
+
+_epoch_jit = jax.jit(_epoch, static_argnums=0)
 
 
 def _sharpness(prog: engine.Program, state, data) -> jax.Array:
@@ -129,24 +166,25 @@ def evaluate(prog: engine.Program, state, x, y, n: int, chunk: int) -> dict[str,
 
 
 @functools.cache
-def epoch_program(prog: engine.Program, mesh):
-    """The epoch of every device's share of the variants: data replicated, no
-    communication; the state is donated (updated in place)."""
+def epoch_program(prog: engine.Program, mesh, slots: int = 1):
+    """Up to ``slots`` epochs of every device's share of the variants,
+    ``(state, data, first, count, orders) -> (state, records)`` (see :func:`_epochs`): data
+    replicated, no communication; the state is donated (updated in place)."""
     variants = P(distributed.AXIS)
-    body = jax.shard_map(functools.partial(_epoch, prog), mesh=mesh,
-                         in_specs=(variants, P(), P()), out_specs=(variants, variants),
-                         check_vma=False)
+    body = jax.shard_map(functools.partial(_epochs, prog, slots), mesh=mesh,
+                         in_specs=(variants, P(), P(), P(), variants),
+                         out_specs=(variants, P(None, distributed.AXIS)), check_vma=False)
     return jax.jit(body, donate_argnums=0)
 
 
-def compile_epoch(prog: engine.Program, mesh, state, data):
+def compile_epoch(prog: engine.Program, mesh, state, data, slots: int = 1):
     """:func:`epoch_program` compiled for ``state``'s and ``data``'s shapes and shardings.
 
-    Kept (the last 32) per program, mesh and shapes, so a sweep run again in the same
-    process, or one whose variant count falls in the same :func:`jaxlab.memory.bucket`,
+    Kept (the last 32) per program, mesh, ``slots`` and shapes, so a sweep run again in the
+    same process, or one whose variant count falls in the same :func:`jaxlab.memory.bucket`,
     reuses the executable instead of compiling anew.
     """
-    return _compile_epoch(prog, mesh, _signature(state), _signature(data))
+    return _compile_epoch(prog, mesh, slots, _signature(state), _signature(data))
 
 
 def _signature(tree) -> tuple:
@@ -156,14 +194,20 @@ def _signature(tree) -> tuple:
 
 
 @functools.lru_cache(maxsize=32)
-def _compile_epoch(prog, mesh, state_sig, data_sig):
+def _compile_epoch(prog, mesh, slots, state_sig, data_sig):
     def avals(sig):
         treedef, leaves = sig
         return jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(s, d, sharding=sh)
                                             for s, d, sh in leaves])
 
-    return epoch_program(prog, mesh).lower(avals(state_sig), avals(data_sig),
-                                           jnp.int32(0)).compile()
+    state = avals(state_sig)
+    orders = None
+    if prog.host_order:
+        n = jax.tree.leaves(state)[0].shape[0]
+        orders = jax.ShapeDtypeStruct((n, slots, prog.n_train), jnp.int32,
+                                      sharding=distributed.sharded(mesh))
+    return epoch_program(prog, mesh, slots).lower(state, avals(data_sig), jnp.int32(0),
+                                                  jnp.int32(1), orders).compile()
 
 
 #: The memory probe: the epoch program on one device, state donated as in the real one.
@@ -205,7 +249,6 @@ def init_variants(prog, kinds, which, keys, shapes, scale, opt_hp, hp, skeys, dk
     """:func:`init_params` then :func:`init_state` as one program (one compile, not two)."""
     params, model_state = _init_params(prog.net, kinds, which, keys, shapes, scale)
     return _init_state(prog, params, model_state, opt_hp, hp, shapes, skeys, dkeys)
-abstract_state = _init_state  # for jax.eval_shape: the same function, not compiled
 
 
 @functools.partial(jax.jit, static_argnums=0)

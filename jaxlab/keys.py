@@ -44,3 +44,28 @@ def fold_in(seeds, streams) -> np.ndarray:
     with np.errstate(over="ignore"):  # uint32 arithmetic wraps, as the hash wants
         a, b = threefry2x32(zero, seeds, zero, streams)
     return np.stack([a, b], axis=-1)
+
+
+def _rounds(n: int) -> int:
+    """Sorting rounds of ``jax.random.permutation`` for ``n`` items (its tjablin@ rule)."""
+    return int(np.ceil(3 * np.log(max(1, n)) / np.log(np.iinfo(np.uint32).max)))
+
+
+def permutations(keys, epoch: int, n: int) -> np.ndarray:
+    """``(V, n)`` int32: ``jax.random.permutation(jax.random.fold_in(key, epoch), n)`` for
+    every raw key of ``keys`` ``(V, 2)``, bit for bit (threefry with
+    ``jax_threefry_partitionable``, JAX's default: each round splits the key, draws 32-bit
+    sort keys and sorts stably).
+    """
+    keys = np.asarray(keys, np.uint32)
+    zero = np.zeros((), np.uint32)
+    with np.errstate(over="ignore"):
+        k0, k1 = threefry2x32(keys[:, 0], keys[:, 1], zero, np.uint32(epoch))  # fold_in
+        order = np.broadcast_to(np.arange(n, dtype=np.int32), (len(keys), n))
+        for _ in range(_rounds(n)):
+            s0, s1 = threefry2x32(k0[:, None], k1[:, None], zero, np.arange(2, dtype=np.uint32))
+            (k0, sub0), (k1, sub1) = s0.T, s1.T  # split: the key goes on, the subkey draws
+            b0, b1 = threefry2x32(sub0[:, None], sub1[:, None], zero,
+                                  np.arange(n, dtype=np.uint32))
+            order = np.take_along_axis(order, np.argsort(b0 ^ b1, axis=1, kind="stable"), 1)
+    return order

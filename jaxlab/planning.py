@@ -61,6 +61,13 @@ class Plan:
         return [variants.init_params(g.program, g.variants)[0] for g in self.groups]
 
 
+#: Samples a group's epoch order may hold (variants x training samples) to be drawn on the
+#: host: XLA:CPU sorts about 150 ns a sample, so below this the program would spend more on
+#: its sort than the host does on the same permutation in numpy (and compile it for 0.3 s);
+#: above it the program draws its orders itself.
+HOST_ORDERS = 1 << 16
+
+
 def _metric_ok(field: str, value: str, metric: str, objective, has_val: bool,
                auto: bool = False) -> None:
     names = ["loss", *objective.metrics]
@@ -231,6 +238,7 @@ def _program(vs: list[Variant], ds: data_lib.Dataset, objective) -> engine.Progr
         l2=any(v.train.l2 > 0 for v in vs),
         sharpness=_sharpness(t, ds.n_train),
         noise_scale=_noise_scale(vs, m),
+        host_order=t.shuffle and len(vs) * ds.n_train <= HOST_ORDERS,
     )
 
 

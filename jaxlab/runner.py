@@ -1,13 +1,18 @@
 """The host loop of a sweep: groups in turn, epochs in turn, chunks within an epoch.
 
 ``run_plan(plan)`` trains every group with its compiled epoch program
-(:mod:`jaxlab.compiled`); the host sees the sweep once per epoch. One epoch of a group, in
-the order :meth:`_GroupRun.epoch` does it:
+(:mod:`jaxlab.compiled`). One call of the program runs several epochs when they are cheap
+(:meth:`_GroupRun.span`), then the host goes over them in order, as :meth:`_GroupRun.train`
+does:
 
-1. :meth:`~_GroupRun.train_chunks`: each chunk of variants runs the epoch program;
-2. :meth:`~_GroupRun.halve`: at a successive-halving rung the worst variants stop;
-3. the callbacks see an :class:`EpochReport`;
+1. :meth:`~_GroupRun.train_chunks`: each chunk of variants runs the epochs of one call;
+2. for each epoch, :meth:`~_GroupRun.halve`: at a successive-halving rung the worst variants
+   stop;
+3. the callbacks see an :class:`EpochReport` of every epoch;
 4. :meth:`~_GroupRun.checkpoint`: every ``checkpoint_every`` epochs and on SIGTERM.
+
+A call ends wherever the host must act between epochs (a rung, a checkpoint), and its
+epochs are the same on every process; a SIGTERM is seen at the end of a call.
 
 **Devices and hosts.** A group's variants are padded to a multiple of the device count with
 inactive copies of its last variant and split over every device of every process
@@ -40,7 +45,7 @@ import jax
 import numpy as np
 
 from jaxlab import checkpoint as ckpt
-from jaxlab import compiled, distributed, engine, memory
+from jaxlab import compiled, distributed, engine, keys, memory
 from jaxlab import variants as var
 from jaxlab.errors import ConfigError, check
 from jaxlab.planning import Group, Plan
@@ -71,12 +76,29 @@ class EpochReport:
 
 Callback = Callable[[EpochReport], None]
 _MIN_COMPACT = 8  # variants per device below which halving does not recompile
+#: Most epochs one call of the epoch program runs (the length of its record buffer).
+SLOTS = 16
+#: Multiply-adds of training per call below which epochs are batched into one call.
+CALL_WORK = 1e9
+
+
+def slots(chunk: int, n_examples: int, params_per_variant: int) -> int:
+    """Epochs per call for a program of ``chunk`` variants: a power of two up to
+    :data:`SLOTS` such that a call's work stays about :data:`CALL_WORK` (one epoch ~
+    ``chunk * n_examples * params_per_variant`` multiply-adds). Deterministic, so every
+    process of a sweep agrees."""
+    per_epoch = max(1, chunk * n_examples * params_per_variant)
+    n = 1
+    while n < SLOTS and 2 * n * per_epoch <= CALL_WORK:
+        n *= 2
+    return n
 
 
 def run_plan(p: Plan, *, init_params: Sequence | Any | None = None,
              callbacks: Sequence[Callback] = (), devices: Sequence[jax.Device] | None = None,
              memory_budget: int | str | None = None, checkpoint_dir: str | None = None,
-             checkpoint_every: int = 10, resume: bool = False) -> list[dict]:
+             checkpoint_every: int = 10, resume: bool = False,
+             epochs_per_call: int | None = None) -> list[dict]:
     """Train every group of ``p``; returns per group ``{"records", "state", "timing"}``.
 
     Args:
@@ -91,6 +113,10 @@ def run_plan(p: Plan, *, init_params: Sequence | Any | None = None,
         (see :mod:`jaxlab.checkpoint`); ``None``: no checkpoints.
       resume: continue from the newest valid checkpoint in ``checkpoint_dir`` (refused if the
         spec changed); without it, existing checkpoints there are removed.
+      epochs_per_call: the most epochs one compiled call runs before the host sees them
+        (``None``: up to :data:`SLOTS` for a small model, see :func:`slots`; ``1``: every
+        epoch, as a callback that must act at once, or a SIGTERM seen after the epoch it came
+        in, want). The results do not depend on it.
 
     Returns:
       per group: ``records`` (one dict of ``(V,)`` numpy arrays per epoch run, in the group's
@@ -100,7 +126,7 @@ def run_plan(p: Plan, *, init_params: Sequence | Any | None = None,
     Raises:
       checkpoint.Preempted: SIGTERM arrived (the sweep was saved first when it could be).
       checkpoint.Interrupted: Ctrl-C (SIGINT) arrived: a :class:`KeyboardInterrupt`, raised
-        at the end of the epoch, after the checkpoint was saved (a second Ctrl-C raises a
+        at the end of the call's epochs, after the checkpoint was saved (a second Ctrl-C raises a
         plain one at once).
     """
     if init_params is not None and not isinstance(init_params, (list, tuple)):
@@ -109,6 +135,9 @@ def run_plan(p: Plan, *, init_params: Sequence | Any | None = None,
           f"{len(init_params or [])} pytrees", f"expected one per group ({len(p.groups)})")
     check(isinstance(checkpoint_every, (int, np.integer)) and checkpoint_every >= 0,
           "checkpoint_every", checkpoint_every, "must be an integer >= 0 (0: only on SIGTERM)")
+    check(epochs_per_call is None or (isinstance(epochs_per_call, (int, np.integer))
+                                      and 1 <= epochs_per_call <= 1024),
+          "epochs_per_call", epochs_per_call, "must be None or an integer in [1, 1024]")
     check(checkpoint_dir is not None or not resume, "resume", resume,
           "needs a checkpoint directory (checkpoint_dir, or jaxlab sweep --out)")
     mesh = distributed.variant_mesh(devices)
@@ -122,6 +151,7 @@ def run_plan(p: Plan, *, init_params: Sequence | Any | None = None,
     if init_params is not None:
         params0 = [_given_params(g, init_params[gi]) for gi, g in enumerate(p.groups)]
     run = _Sweep(p, mesh, budget, params0, list(callbacks), int(checkpoint_every))
+    run.epochs_per_call = epochs_per_call
     if checkpoint_dir is not None:
         run.store = ckpt.Store(checkpoint_dir, writer=distributed.is_main())
         run.fingerprint = ckpt.fingerprint(p.spec.to_dict(), _data_fingerprint(p, params0))
@@ -130,7 +160,7 @@ def run_plan(p: Plan, *, init_params: Sequence | Any | None = None,
         else:
             run.store.clear()
         distributed.barrier("jaxlab-checkpoints-ready")
-    # Ctrl-C stops at the end of an epoch (after a checkpoint); SIGTERM too, with checkpoints.
+    # Ctrl-C stops at the end of a call (after a checkpoint); SIGTERM too, with checkpoints.
     try:
         with ckpt.on_stop_signals(sigterm=checkpoint_dir is not None) as stop:
             run.stop = stop
@@ -196,6 +226,7 @@ class _Sweep:
         self.outputs: list[dict] = []
         self.step = 0  # epochs completed over the sweep: the checkpoint number
         self.resumed: dict | None = None  # the current group's saved progress
+        self.epochs_per_call: int | None = None  # None: slots()
 
     def restore(self) -> None:
         found = self.store.latest_everywhere()
@@ -324,9 +355,20 @@ class _GroupRun:
         if size not in self.programs:
             t = time.perf_counter()
             self.programs[size] = compiled.compile_epoch(self.prog, self.mesh, state,
-                                                         self.data)
+                                                         self.data, self.slots)
             self.compile_s += time.perf_counter() - t
         return self.programs[size]
+
+    def span(self, epoch: int, end: int) -> int:
+        """Epochs the call from ``epoch`` runs: up to the program's slots and ``end``,
+        ending at the first epoch the host must see the end of (a halving rung, a
+        checkpoint)."""
+        n = min(self.slots, end - epoch)
+        halving, every = self.g.halving, self.sweep.every if self.sweep.store else 0
+        for e in range(epoch, epoch + n):
+            if (halving is not None and halving.is_rung(e)) or (every and (e + 1) % every == 0):
+                return e - epoch + 1
+        return n
 
     def sync(self) -> None:
         """Copy the chunks kept on the devices back into the host state."""
@@ -335,26 +377,40 @@ class _GroupRun:
                 _write_rows(self.host, c.idx, distributed.to_host(c.state))
 
     # -- one epoch --------------------------------------------------------------------------------
-    def train_chunks(self, epoch: int) -> dict:
-        """Run the epoch program on every chunk; the merged ``(n,)`` record."""
+    def train_chunks(self, epoch: int, count: int) -> list[dict]:
+        """Run epochs ``epoch .. epoch + count - 1`` on every chunk, in one call each; per
+        epoch the merged ``(n,)`` record, with the flags after it (``compiled.FLAGS``,
+        prefixed ``_``)."""
         parts = []
         single = len(self.chunk_list) == 1
         for c in self.chunk_list:
             st = c.state if c.state is not None else self.upload(c)
-            st, rec = self.program(c.size, st)(st, self.data, np.int32(epoch))
-            c.state = st if single else None
-            if single:  # the state stays on the devices; fetch only the flags
-                rec, *flags = distributed.to_host((rec, st.active, st.diverged, st.stop_epoch))
-            else:
+            st, rows = self.program(c.size, st)(st, self.data, np.int32(epoch),
+                                                np.int32(count), self.orders(c, epoch, count))
+            c.state = st if single else None  # one chunk stays on the devices
+            if not single:
                 _write_rows(self.host, c.idx, distributed.to_host(st))
-                flags = (self.host.active[c.idx], self.host.diverged[c.idx],
-                         self.host.stop_epoch[c.idx])
-                rec = distributed.to_host(rec)
-            parts.append((c.idx, rec))
-            for whole, part in zip((self.active, self.diverged, self.stop_epoch), flags,
-                                   strict=True):
-                whole[c.idx] = part[: len(c.idx)]
-        return _merge_records(parts, self.n)
+            parts.append((c.idx, distributed.to_host(rows)))
+        return [_merge_records([(idx, {k: v[j] for k, v in rows.items()})
+                                for idx, rows in parts], self.n) for j in range(count)]
+
+    def orders(self, c: _Chunk, epoch: int, count: int):
+        """``(size, slots, N)`` the sample orders of a call's epochs where the host draws them
+        (``prog.host_order``; padding rows repeat the last variant), else ``None``."""
+        if not self.prog.host_order:
+            return None
+        rows = np.concatenate([c.idx, np.repeat(c.idx[-1:], c.size - len(c.idx))])
+        out = np.zeros((c.size, self.slots, self.prog.n_train), np.int32)
+        for j in range(count):
+            out[:, j] = keys.permutations(self.host.shuffle_key[rows], epoch + j,
+                                          self.prog.n_train)
+        return distributed.shard(out, self.mesh)
+
+    def follow(self, rec: dict) -> None:
+        """Take the flags after an epoch out of its record (variants still worked on only)."""
+        for name, whole in zip(compiled.FLAGS, (self.active, self.diverged, self.stop_epoch),
+                               strict=True):
+            whole[self.working] = rec.pop(f"_{name}")[self.working]
 
     def halve(self, epoch: int, rec: dict) -> None:
         """At a successive-halving rung, stop all but the best ``1/eta`` still training."""
@@ -411,22 +467,30 @@ class _GroupRun:
         self.active = np.array(self.host.active)
         self.diverged = np.array(self.host.diverged)
         self.stop_epoch = np.array(self.host.stop_epoch)
+        self.slots = self.sweep.epochs_per_call or slots(
+            layout["chunk_size"] or 1, self.prog.n_train + self.prog.n_val,
+            sum(a[0].size for a in jax.tree.leaves(self.host.params)))
         setup_s = time.perf_counter() - t0
         t1 = time.perf_counter()
-        for epoch in range(first, self.epochs if self.working.size else first):
-            rec = self.train_chunks(epoch)
-            if self.g.halving is not None:
-                self.halve(epoch, rec)
-            self.records.append(rec)
-            self.sweep.step += 1
-            self.sweep.report(EpochReport(
-                self.gi, self.g.indices, epoch, self.epochs, rec, self.active.copy(),
-                self.diverged.copy(), self.stop_epoch.copy(),
-                setup_s + self.compile_s if epoch == first else 0.0))
-            done = not self.active.any() or epoch + 1 == self.epochs
-            self.checkpoint(epoch, done)
-            if not self.active.any():
-                break
+        epoch, end = first, self.epochs if self.working.size else first
+        while epoch < end and self.active.any():
+            count = self.span(epoch, end)
+            for e, rec in enumerate(self.train_chunks(epoch, count), start=epoch):
+                self.follow(rec)
+                if self.g.halving is not None:
+                    self.halve(e, rec)
+                self.records.append(rec)
+                self.sweep.step += 1
+                self.sweep.report(EpochReport(
+                    self.gi, self.g.indices, e, self.epochs, rec, self.active.copy(),
+                    self.diverged.copy(), self.stop_epoch.copy(),
+                    setup_s + self.compile_s if e == first else 0.0))
+                done = not self.active.any() or e + 1 == self.epochs
+                if done or e + 1 == epoch + count:  # a call's epochs: the state is at its end
+                    self.checkpoint(e, done)
+                if done:
+                    break
+            epoch += count
         self.sync()
         if not self.records:
             raise ConfigError("resume", first, "the checkpoint holds no epoch of this group")

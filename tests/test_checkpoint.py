@@ -49,6 +49,9 @@ def uninterrupted():
 
 
 def preempt(tmp_path, at: int, s=None, **kw):
+    """SIGTERM at the end of epoch ``at``, seen there: one epoch per call (a call's epochs
+    run before the host sees a signal; ``tests/test_dispatch.py`` covers longer calls)."""
+    kw.setdefault("epochs_per_call", 1)
     with pytest.raises(checkpoint.Preempted) as info:
         jl.run(s or spec(), compilation_cache=False, checkpoint_dir=str(tmp_path),
                callbacks=[sigterm_at(at)], **kw)

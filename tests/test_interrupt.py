@@ -1,5 +1,6 @@
-"""Ctrl-C (SIGINT): the sweep stops at the end of the epoch, saves a checkpoint, writes no
-result, and resumes exactly; a second Ctrl-C aborts at once."""
+"""Ctrl-C (SIGINT): the sweep stops at the end of the epoch (of the call, when one call runs
+several epochs), saves a checkpoint, writes no result, and resumes exactly; a second Ctrl-C
+aborts at once."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def test_ctrl_c_in_python_saves_then_raises_keyboard_interrupt(tmp_path):
     seen = []
     with pytest.raises(KeyboardInterrupt) as info:
         jl.run(spec(), compilation_cache=False, checkpoint_dir=str(tmp_path),
-               checkpoint_every=100, callbacks=[sigint_at(2), lambda r: seen.append(r.epoch)])
+               checkpoint_every=100, callbacks=[sigint_at(2), lambda r: seen.append(r.epoch)],
+               epochs_per_call=1)  # the host sees every epoch's end (the default: a call's)
     stopped = info.value
     assert isinstance(stopped, checkpoint.Interrupted)
     assert stopped.epoch == 3 and stopped.directory == str(tmp_path)
@@ -50,7 +52,7 @@ def test_ctrl_c_in_python_saves_then_raises_keyboard_interrupt(tmp_path):
 
 def test_ctrl_c_without_checkpoints_still_stops(tmp_path):
     with pytest.raises(checkpoint.Interrupted, match="no checkpoint directory"):
-        jl.run(spec(), compilation_cache=False, callbacks=[sigint_at(1)])
+        jl.run(spec(), compilation_cache=False, callbacks=[sigint_at(1)], epochs_per_call=1)
 
 
 def test_a_second_ctrl_c_aborts_at_once(tmp_path):
