@@ -519,14 +519,13 @@ def test_default_run_shows_the_claim(name, tmp_path):
 
 
 def capacity_nodes_must_show(o: ex.Outcome) -> None:
-    """At the defaults: test accuracy rising from 1 to 7 nodes (the rank correlation's
-    interval above 0), at least 0.95 at 7 nodes and not below 0.95 beyond the seed noise at
-    6 (measured: 0.93 [0.88, 0.98] over seeds 0..4; 0.95 [0.93, 0.97] over 20 seeds)."""
+    """At the defaults (30 seeds): test accuracy rising from 1 to 7 nodes (the rank
+    correlation's interval above 0) and a mean of at least 0.95 at 6 and at 7 nodes, as the
+    course's Keras code gives over 100 seeds (0.968 and 0.983, benchmarks/keras_reference)."""
     n = o.findings.numbers
-    assert n["seeds"] >= 5
+    assert n["seeds"] >= 30
     assert n["rank_correlation_width_accuracy_ci_low"] > 0
-    assert n["test_accuracy_at_7"] >= 0.95
-    assert n["test_accuracy_at_6_ci_high"] >= 0.95
+    assert n["test_accuracy_at_6"] >= 0.95 and n["test_accuracy_at_7"] >= 0.95
 
 
 MUST_SHOW = {"capacity-nodes": capacity_nodes_must_show,
