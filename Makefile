@@ -25,7 +25,7 @@ test-slow: $(STAMP)
 	JAXLAB_SLOW=1 $(PY) -m pytest -q -n 2 --dist loadgroup -m slow
 
 bench: $(STAMP)
-	for b in batch_size mnist_shaped logging_overhead scaling sharding halving many_variants keras_compare; do $(PY) benchmarks/$$b.py || exit 1; done
+	for b in batch_size mnist_shaped logging_overhead scaling dispatch sharding halving many_variants keras_compare; do $(PY) benchmarks/$$b.py || exit 1; done
 
 # Side by side with the peers in ../shared/peers (Keras 3 on JAX, Flax loops, a hand-written
 # vmap), whole processes, 3 interleaved rounds; keras comes from the "bench" extra.

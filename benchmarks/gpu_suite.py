@@ -48,6 +48,7 @@ def suite(quick: bool, n_devices: int) -> list[tuple[str, list[str]]]:
     if quick:
         return [
             ("scaling.py", ["--sizes", "1", "8", "64", "512", "4096", "--epochs", "3"]),
+            ("dispatch.py", ["--repeats", "1"]),
             ("many_variants.py", ["--variants", "10000", "--epochs", "3", "--budget", "32MB"]),
             ("sharding.py", ["--variants", "512", "--epochs", "5"]),
             ("halving.py", ["--epochs", "40", "--every", "5", "--eta", "2"]),
@@ -59,6 +60,7 @@ def suite(quick: bool, n_devices: int) -> list[tuple[str, list[str]]]:
     runs = [
         ("scaling.py", ["--sizes", "1", "8", "64", "512", "4096", "16384", "65536",
                         "--epochs", "5"]),
+        ("dispatch.py", ["--repeats", "2"]),
         # The device's own memory is the budget: chunks appear only past it.
         ("many_variants.py", ["--variants", "10000", "--epochs", "10", "--budget", "none"]),
         ("many_variants.py", ["--variants", "1000000", "--epochs", "2", "--budget", "none"]),
@@ -174,7 +176,8 @@ def main(argv=None) -> dict:
         peak = report.get("matmul_peak_gflops")
         if peak and "report" in entry and "rows" in entry["report"]:
             for row in entry["report"]["rows"]:
-                row["fraction_of_peak"] = row["gflops"] / peak
+                if "gflops" in row:  # the throughput benchmarks' rows (not scaling's)
+                    row["fraction_of_peak"] = row["gflops"] / peak
         report["results"].append(entry)
         with open(args.out, "w") as f:  # after each benchmark: a crash keeps what ran
             json.dump(report, f, indent=1)
