@@ -9,7 +9,7 @@ never touches the others), and the copies are dropped from the outputs.
 
 Several hosts run the same program with :func:`jax.distributed.initialize` (one process per
 host, or per GPU): every process builds the same plan, trains its devices' share of the
-variants, and sees the whole sweep's per-epoch records (gathered once per epoch). Only the
+variants, and sees the whole sweep's per-epoch records (gathered once per call). Only the
 main process (:func:`is_main`) writes results, logs and checkpoints.
 
 Host-side copies are numpy arrays holding every variant, identical on every process:
