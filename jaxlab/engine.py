@@ -164,6 +164,12 @@ class TrainState(struct.PyTreeNode):
     sums: dict  # name -> metrics.Average over the epoch (loss, metrics, grad_norm...)
 
 
+def _sq_norm(tree):
+    """Squared L2 norm of a pytree: a sum of squares per leaf (cheaper than ``vdot`` on
+    XLA:CPU, measured: a W2 epoch -3%, a small model's microstep -5%)."""
+    return sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(tree))
+
+
 def _where(cond, new, old):
     return jax.tree.map(lambda a, b: jnp.where(cond, a, b), new, old)
 
@@ -314,12 +320,10 @@ def microstep(prog: Program, tx: optax.GradientTransformation, st: TrainState, w
         trainable = trainable_mask(st.params, st.hp["freeze"])
         grads = jax.tree.map(jnp.multiply, grads, trainable)
     if prog.noise_scale:  # the microbatch's own gradient, before accumulation
-        micro_sq = sum(jnp.vdot(g, g) for g in jax.tree.leaves(grads))
+        micro_sq = _sq_norm(grads)
     if prog.accumulate:
         grads = jax.tree.map(jnp.add, st.grad_acc, grads)
-    # A sum of squares per leaf: cheaper than vdot on XLA:CPU (measured: W2 epoch -3%, a
-    # small model's microstep -5%), the same value.
-    grad_norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
+    grad_norm = jnp.sqrt(_sq_norm(grads))
 
     updates, new_opt = tx.update(grads, st.opt_state, st.params)
     if prog.freeze:  # also stops weight decay and momentum from moving frozen weights

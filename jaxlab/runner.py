@@ -150,8 +150,8 @@ def run_plan(p: Plan, *, init_params: Sequence | Any | None = None,
     params0 = None
     if init_params is not None:
         params0 = [_given_params(g, init_params[gi]) for gi, g in enumerate(p.groups)]
-    run = _Sweep(p, mesh, budget, params0, list(callbacks), int(checkpoint_every))
-    run.epochs_per_call = epochs_per_call
+    run = _Sweep(p, mesh, budget, params0, list(callbacks), int(checkpoint_every),
+                 epochs_per_call)
     if checkpoint_dir is not None:
         run.store = ckpt.Store(checkpoint_dir, writer=distributed.is_main())
         run.fingerprint = ckpt.fingerprint(p.spec.to_dict(), _data_fingerprint(p, params0))
@@ -204,6 +204,11 @@ class _Chunk:
     size: int  # padded variant count (a multiple of the device count)
     state: Any = None  # the device state while it stays on the devices
 
+    @property
+    def rows(self) -> np.ndarray:
+        """``(size,)`` positions in the group, padded by repeating the last one."""
+        return distributed.pad_rows(self.idx, self.size)
+
 
 def _rows(tree, idx):
     return jax.tree.map(lambda a: a[idx], tree)
@@ -217,16 +222,17 @@ def _write_rows(host, idx, rows) -> None:
 class _Sweep:
     """What lasts over the groups of a sweep: settings, outputs, checkpoint store."""
 
-    def __init__(self, p: Plan, mesh, budget, params0, callbacks, every: int):
+    def __init__(self, p: Plan, mesh, budget, params0, callbacks, every: int,
+                 epochs_per_call: int | None = None):
         self.p, self.mesh, self.budget = p, mesh, budget
         self.params0, self.callbacks, self.every = params0, callbacks, every
+        self.epochs_per_call = epochs_per_call  # None: slots()
         self.store: ckpt.Store | None = None
         self.fingerprint: dict = {}
         self.stop = ckpt.StopFlag()
         self.outputs: list[dict] = []
         self.step = 0  # epochs completed over the sweep: the checkpoint number
         self.resumed: dict | None = None  # the current group's saved progress
-        self.epochs_per_call: int | None = None  # None: slots()
 
     def restore(self) -> None:
         found = self.store.latest_everywhere()
@@ -336,16 +342,15 @@ class _GroupRun:
         host = None
         params0 = self.sweep.params0
         for c in chunks:
-            padded = np.concatenate([c.idx, np.repeat(c.idx[-1:], c.size - len(c.idx))])
-            rows = var.init_rows(self.prog, [self.g.variants[i] for i in padded],
-                                 None if params0 is None else _rows(params0[self.gi], padded))
+            rows = var.init_rows(self.prog, [self.g.variants[i] for i in c.rows],
+                                 None if params0 is None else _rows(params0[self.gi], c.rows))
             if host is None:
                 host = jax.tree.map(lambda a: np.empty((self.n,) + a.shape[1:], a.dtype), rows)
             _write_rows(host, c.idx, rows)
         return host
 
     def upload(self, c: _Chunk):
-        rows = distributed.pad_rows(_rows(self.host, c.idx), c.size)
+        rows = _rows(self.host, c.rows)
         active = np.zeros(c.size, bool)
         active[: len(c.idx)] = self.host.active[c.idx]  # the padding copies never train
         return distributed.shard(rows.replace(active=active), self.mesh)
@@ -387,10 +392,13 @@ class _GroupRun:
             st = c.state if c.state is not None else self.upload(c)
             st, rows = self.program(c.size, st)(st, self.data, np.int32(epoch),
                                                 np.int32(count), self.orders(c, epoch, count))
-            c.state = st if single else None  # one chunk stays on the devices
-            if not single:
-                _write_rows(self.host, c.idx, distributed.to_host(st))
-            parts.append((c.idx, distributed.to_host(rows)))
+            if single:  # one chunk stays on the devices: only the records come back
+                c.state, rows = st, distributed.to_host(rows)
+            else:  # it waits on the host until the next call
+                c.state = None
+                st, rows = distributed.to_host((st, rows))
+                _write_rows(self.host, c.idx, st)
+            parts.append((c.idx, rows))
         return [_merge_records([(idx, {k: v[j] for k, v in rows.items()})
                                 for idx, rows in parts], self.n) for j in range(count)]
 
@@ -399,11 +407,10 @@ class _GroupRun:
         (``prog.host_order``; padding rows repeat the last variant), else ``None``."""
         if not self.prog.host_order:
             return None
-        rows = np.concatenate([c.idx, np.repeat(c.idx[-1:], c.size - len(c.idx))])
+        shuffle_keys = self.host.shuffle_key[c.rows]
         out = np.zeros((c.size, self.slots, self.prog.n_train), np.int32)
         for j in range(count):
-            out[:, j] = keys.permutations(self.host.shuffle_key[rows], epoch + j,
-                                          self.prog.n_train)
+            out[:, j] = keys.permutations(shuffle_keys, epoch + j, self.prog.n_train)
         return distributed.shard(out, self.mesh)
 
     def follow(self, rec: dict) -> None:

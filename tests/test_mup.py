@@ -20,6 +20,7 @@ import pytest
 
 import jaxlab as jl
 from jaxlab import models
+from jaxlab.course import mu_transfer
 from jaxlab.errors import ConfigError
 from tests import reference
 from tests.test_exactness import _assert_close
@@ -33,17 +34,6 @@ SEEDS = 2  # the change is averaged over these initializations
 def _slopes(widths, changes: np.ndarray) -> np.ndarray:
     """Per layer: the least-squares slope of log(change) against log(width)."""
     return np.polyfit(np.log(widths), np.log(changes), 1)[0]
-
-
-def _pre_activations(p: dict, x: np.ndarray) -> list[np.ndarray]:
-    """Every layer's pre-activations ``(b, n_l)`` of a ReLU MLP (sliced params), in numpy."""
-    out, h = [], x
-    for l in range(len(p["hidden"])):
-        z = h @ np.asarray(p["hidden"][l]["kernel"]) + np.asarray(p["hidden"][l]["bias"])
-        out.append(z)
-        h = np.maximum(z, 0)
-    out.append(h @ np.asarray(p["out"]["kernel"]) + np.asarray(p["out"]["bias"]))
-    return out
 
 
 def _first_update(parametrization: str, optimizer: str, lr: float, widths=WIDTHS, seeds=SEEDS,
@@ -66,7 +56,8 @@ def _first_update(parametrization: str, optimizer: str, lr: float, widths=WIDTHS
     for j, v in enumerate(g.variants):
         p0 = models.slice_params(jax.tree.map(lambda a, j=j: np.asarray(a[j]), init),
                                  v.model.widths, 2, g.dataset.n_features)
-        z0, z1 = _pre_activations(p0, x), _pre_activations(result.params(v.index), x)
+        z0 = mu_transfer.preactivations(p0, x)
+        z1 = mu_transfer.preactivations(result.params(v.index), x)
         rows.append([np.sqrt(np.mean((b - a) ** 2)) for a, b in zip(z0, z1, strict=True)])
     return np.array(rows).reshape(len(widths), seeds, -1).mean(axis=1)
 

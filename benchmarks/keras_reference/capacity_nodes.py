@@ -31,18 +31,24 @@ def data():
     return X[:500], y[:500], X[500:], y[500:]
 
 
-def fit(n_nodes: int, seed: int, epochs: int = 100) -> tuple[float, float]:
-    """(train accuracy, test accuracy) of the book's model at ``n_nodes``, seeded by ``seed``."""
-    keras.utils.set_random_seed(seed)
-    trainX, trainy, testX, testy = data()
-    model = keras.Sequential([
+def build(n_nodes: int) -> keras.Model:
+    """The book's compiled model (initialized from Keras' current global seed)."""
+    m = keras.Sequential([
         keras.Input((100,)),
         keras.layers.Dense(n_nodes, activation="relu", kernel_initializer="he_uniform"),
         keras.layers.Dense(20, activation="softmax"),
     ])
-    model.compile(loss="categorical_crossentropy",
-                  optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
-                  metrics=["accuracy"])
+    m.compile(loss="categorical_crossentropy",
+              optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
+              metrics=["accuracy"])
+    return m
+
+
+def fit(n_nodes: int, seed: int, epochs: int = 100) -> tuple[float, float]:
+    """(train accuracy, test accuracy) of the book's model at ``n_nodes``, seeded by ``seed``."""
+    keras.utils.set_random_seed(seed)
+    trainX, trainy, testX, testy = data()
+    model = build(n_nodes)
     model.fit(trainX, trainy, epochs=epochs, verbose=0)
     _, train_acc = model.evaluate(trainX, trainy, verbose=0)
     _, test_acc = model.evaluate(testX, testy, verbose=0)

@@ -16,7 +16,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from capacity_nodes import data  # noqa: E402
+from capacity_nodes import build, data  # noqa: E402
 
 WIDTH, SEEDS, EPOCHS = 6, 10, (1, 100)
 
@@ -27,14 +27,7 @@ def main(path: str) -> None:
     for seed in range(SEEDS):
         for epochs in EPOCHS:
             keras.utils.set_random_seed(seed)
-            model = keras.Sequential([
-                keras.Input((100,)),
-                keras.layers.Dense(WIDTH, activation="relu", kernel_initializer="he_uniform"),
-                keras.layers.Dense(20, activation="softmax"),
-            ])
-            model.compile(loss="categorical_crossentropy",
-                          optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
-                          metrics=["accuracy"])
+            model = build(WIDTH)
             out |= {f"s{seed}_init_{i}": w for i, w in enumerate(model.get_weights())}
             model.fit(trainX, trainy, epochs=epochs, verbose=0, shuffle=False)
             out |= {f"s{seed}_e{epochs}_{i}": w for i, w in enumerate(model.get_weights())}
